@@ -1,0 +1,260 @@
+"""The contracts of nbsched's plug-ins: read this file first.
+
+* :class:`Trigger` -- *when*: computes fire times.
+* :class:`JobStore` -- *where jobs live*: persists jobs and their run history.
+* :class:`Executor` -- *where runs happen*: threads, worker processes, notebook kernels.
+* :class:`Clock` -- *what time it is*: the only way time enters the core, so tests can use a
+  fake clock instead of sleeping.
+
+The scheduler (``scheduler.py``) is written against these classes only.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone, tzinfo
+from typing import Any, ClassVar
+
+from .jobs import Job, Run, RunStatus
+
+__all__ = ["Trigger", "JobStore", "Executor", "Clock", "RunRequest", "ALL_OWNERS"]
+
+
+class Trigger(ABC):
+    """When a job fires.
+
+    Triggers are immutable values: equal triggers compare equal, and
+    ``trigger_from_state(t.to_state()) == t``. Fire times are aware datetimes; the scheduler
+    uses the float fast path :meth:`next_fire_ts`.
+    """
+
+    #: short name used in the persisted state (``"interval"``, ``"cron"``, ``"date"``, ...)
+    type_name: ClassVar[str]
+
+    @abstractmethod
+    def next_fire_time(self, after: datetime) -> datetime | None:
+        """Return the first fire time strictly after ``after`` (an aware datetime), or
+        ``None`` when the trigger will never fire again."""
+
+    def next_fire_ts(self, after: float) -> float | None:
+        """Same as :meth:`next_fire_time` on POSIX timestamps. Override when it can be done
+        faster than through datetimes (the scheduler calls it once per fire)."""
+        nxt = self.next_fire_time(datetime.fromtimestamp(after, timezone.utc))
+        return None if nxt is None else nxt.timestamp()
+
+    def anchor(self, now: datetime) -> Trigger:
+        """Return this trigger with everything relative to "now" fixed (an interval's start,
+        the time of ``"in 10 minutes"``). Called once, when a job is added."""
+        return self
+
+    @abstractmethod
+    def describe(self) -> str:
+        """The schedule in words, e.g. ``"At 09:30, Monday through Friday"``."""
+
+    @abstractmethod
+    def to_state(self) -> dict[str, Any]:
+        """JSON-compatible state: ``{"version": 1, "type": type_name, ...}``."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Trigger:
+        """Inverse of :meth:`to_state`; raises ``StateVersionError`` for unknown versions."""
+
+    @property
+    def timezone(self) -> tzinfo | None:
+        """The zone fire times are computed in (``None`` for zone-free triggers)."""
+        return None
+
+
+#: pass as ``owner`` to store queries to mean "every owner"
+ALL_OWNERS: Any = object()
+
+
+class JobStore(ABC):
+    """Persists jobs and runs. Every store passes the same contract test suite
+    (``tests/stores/test_contract.py``).
+
+    Rules every implementation keeps:
+
+    * reading never deletes or changes anything (a job whose target cannot be imported is
+      returned like any other; resolving targets is the scheduler's business);
+    * a call that raises changes nothing;
+    * methods are thread-safe;
+    * run history is pruned to the newest ``retention`` runs per job.
+    """
+
+    retention: int = 1000
+
+    @abstractmethod
+    def open(self) -> None:
+        """Create tables / connect. Idempotent."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def add_job(self, job: Job, *, replace_existing: bool = False) -> None:
+        """Insert ``job``. If a job with that name exists: replace it when
+        ``replace_existing`` (keeping its ``created_at``), else raise ``ConflictingJobError``."""
+
+    @abstractmethod
+    def update_job(self, job: Job) -> None:
+        """Replace the stored job of the same name; ``JobLookupError`` if there is none."""
+
+    @abstractmethod
+    def remove_job(self, name: str) -> None:
+        """Delete the job and its runs; ``JobLookupError`` if there is none."""
+
+    @abstractmethod
+    def get_job(self, name: str) -> Job | None:
+        """The job named ``name``, or ``None``."""
+
+    @abstractmethod
+    def get_jobs(self, owner: Any = ALL_OWNERS) -> list[Job]:
+        """Jobs of ``owner`` (``None`` is a valid owner) or of every owner, sorted by name."""
+
+    @abstractmethod
+    def set_next_run_times(self, updates: Sequence[tuple[str, float | None]]) -> None:
+        """Batch-update ``next_run_time`` (POSIX seconds or ``None``) of several jobs in one
+        transaction. Names that no longer exist are ignored."""
+
+    # -- runs --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def write_runs(self, runs: Sequence[Run]) -> None:
+        """Insert or replace (by ``Run.id``) several runs in one transaction, then prune
+        history beyond ``retention`` for the jobs concerned. Runs of unknown jobs are kept."""
+
+    @abstractmethod
+    def get_runs(
+        self, job_name: str | None = None, *, owner: Any = ALL_OWNERS, limit: int = 50
+    ) -> list[Run]:
+        """Runs, newest first (by ``scheduled_ts``, then ``started_ts``)."""
+
+    @abstractmethod
+    def finish_stale_runs(self, owner: Any, status: RunStatus, error: str, now: float) -> int:
+        """Mark every ``running`` run of ``owner`` as ``status`` with ``error`` and
+        ``finished_ts=now`` (runs left behind by a process that died). Returns how many."""
+
+    # -- change detection -------------------------------------------------------------------
+
+    @abstractmethod
+    def change_marker(self) -> object:
+        """A cheap value that changes whenever any job is added, changed or removed (by this
+        process or another one sharing the store)."""
+
+
+class RunRequest:
+    """One run handed to an executor (internal; executors read it, never change it)."""
+
+    __slots__ = (
+        "run_id",
+        "job_name",
+        "func",
+        "target",
+        "args",
+        "kwargs",
+        "scheduled_ts",
+        "timeout",
+        "attempt",
+        "owner",
+        "started_ts",
+    )
+
+    def __init__(
+        self,
+        run_id: str,
+        job_name: str,
+        func: Callable[..., Any] | None,
+        target: str,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        scheduled_ts: float,
+        timeout: float | None,
+        attempt: int,
+        owner: str | None,
+    ) -> None:
+        self.run_id = run_id
+        self.job_name = job_name
+        #: the resolved callable (``None`` when the executor resolves ``target`` itself)
+        self.func = func
+        self.target = target
+        self.args = args
+        self.kwargs = kwargs
+        self.scheduled_ts = scheduled_ts
+        self.timeout = timeout
+        self.attempt = attempt
+        self.owner = owner
+        #: set by the executor when the body starts
+        self.started_ts: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<RunRequest {self.job_name!r} run={self.run_id} attempt={self.attempt}>"
+
+
+#: ``on_finished(request, status, output, error, finished_ts)``; ``request.started_ts`` is
+#: set when the body started
+FinishCallback = Callable[[RunRequest, RunStatus, str, "str | None", float], None]
+#: ``on_started(request)``, called in the worker right before the body runs
+StartCallback = Callable[[RunRequest], None]
+
+
+class Executor(ABC):
+    """Runs :class:`RunRequest` s somewhere and reports how each ended.
+
+    Contract:
+
+    * :meth:`submit` never blocks and never raises for a failing job;
+    * ``on_finished`` is called **exactly once** per submitted request, from any thread;
+    * after :meth:`cancel` returns ``True`` the executor has already reported the run with
+      the given status, and a late result of that run is dropped;
+    * :meth:`shutdown` never hangs: whatever is still running after ``timeout`` is abandoned
+      (threads) or killed (processes) and reported ``cancelled``.
+    """
+
+    #: the name jobs use to choose this executor (``Job.executor``)
+    name: ClassVar[str]
+
+    @abstractmethod
+    def start(self, clock: Clock, on_started: StartCallback, on_finished: FinishCallback) -> None:
+        """Get ready to run requests; called by ``Scheduler.start()``."""
+
+    def validate(self, job: Job, func: Callable[..., Any] | None) -> None:
+        """Check at add time that ``job`` can run here (e.g. that it pickles); raise an
+        ``NbschedError`` subclass if not."""
+
+    @abstractmethod
+    def submit(self, request: RunRequest) -> None:
+        """Start running ``request`` as soon as a worker is free."""
+
+    @abstractmethod
+    def cancel(self, run_id: str, status: RunStatus = RunStatus.cancelled) -> bool:
+        """Stop a run in flight and report it with ``status``. ``False`` if not running."""
+
+    @abstractmethod
+    def shutdown(self, *, wait: bool = True, timeout: float = 1.0) -> None:
+        """Stop accepting work and release workers (see the class contract)."""
+
+
+class Clock(ABC):
+    """Source of time for the core. ``_clock.SystemClock`` is the real one;
+    ``nbsched.testing.FakeClock`` is driven by tests."""
+
+    @abstractmethod
+    def time(self) -> float:
+        """Current POSIX time in seconds."""
+
+    def now(self) -> datetime:
+        """Current time as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.time(), timezone.utc)
+
+    @abstractmethod
+    def wait(self, cond: threading.Condition, deadline: float | None) -> None:
+        """Block on ``cond`` (held by the caller) until it is notified or the clock reaches
+        ``deadline`` (POSIX seconds; ``None`` waits for a notification only). May return
+        early; callers re-check their state."""
