@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m nbsched.demo
+	$(PY) scripts/demo.py
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,5 +1,101 @@
-"""nbsched: schedule cells, functions and notebooks from inside a Jupyter kernel."""
+"""nbsched: schedule cells, functions and notebooks from inside a Jupyter kernel.
+
+``%load_ext nbsched`` gives the kernel a background scheduler and the ``%schedule`` magics;
+``from nbsched import Scheduler`` is the same engine for plain Python programs.
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from ._version import __version__ as __version__
+from .errors import ConflictingJobError as ConflictingJobError
+from .errors import InvalidArgumentError as InvalidArgumentError
+from .errors import JobLookupError as JobLookupError
+from .errors import NbschedError as NbschedError
+from .errors import NotPicklableError as NotPicklableError
+from .errors import SchedulerNotRunningError as SchedulerNotRunningError
+from .errors import StateVersionError as StateVersionError
+from .errors import StoreError as StoreError
+from .errors import TargetLookupError as TargetLookupError
+from .errors import TriggerParseError as TriggerParseError
+from .events import Event as Event
+from .events import JobAdded as JobAdded
+from .events import JobBound as JobBound
+from .events import JobPaused as JobPaused
+from .events import JobRemoved as JobRemoved
+from .events import JobResumed as JobResumed
+from .events import JobUpdated as JobUpdated
+from .events import RunFinished as RunFinished
+from .events import RunStarted as RunStarted
+from .events import SchedulerFault as SchedulerFault
+from .events import SchedulerRecovered as SchedulerRecovered
+from .events import SchedulerStarted as SchedulerStarted
+from .events import SchedulerStopped as SchedulerStopped
+from .jobs import CellTarget as CellTarget
+from .jobs import Job as Job
+from .jobs import Run as Run
+from .jobs import RunStatus as RunStatus
+from .scheduler import Scheduler as Scheduler
+from .triggers import CronTrigger as CronTrigger
+from .triggers import DateTrigger as DateTrigger
+from .triggers import IntervalTrigger as IntervalTrigger
+from .triggers import parse_trigger as parse_trigger
+
+# A library logs; the application decides where logs go. Without a handler, Python's
+# "last resort" handler would print nbsched's warnings to stderr -- into whatever notebook
+# cell is running, which is exactly what nbsched promises never to do.
+logging.getLogger("nbsched").addHandler(logging.NullHandler())
+
+__all__ = [
+    "Scheduler",
+    "Job",
+    "Run",
+    "RunStatus",
+    "CellTarget",
+    "IntervalTrigger",
+    "CronTrigger",
+    "DateTrigger",
+    "parse_trigger",
+    "Event",
+    "JobAdded",
+    "JobUpdated",
+    "JobRemoved",
+    "JobPaused",
+    "JobResumed",
+    "JobBound",
+    "RunStarted",
+    "RunFinished",
+    "SchedulerStarted",
+    "SchedulerStopped",
+    "SchedulerFault",
+    "SchedulerRecovered",
+    "NbschedError",
+    "InvalidArgumentError",
+    "TriggerParseError",
+    "JobLookupError",
+    "ConflictingJobError",
+    "NotPicklableError",
+    "TargetLookupError",
+    "StateVersionError",
+    "SchedulerNotRunningError",
+    "StoreError",
+    "__version__",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+
+def load_ipython_extension(ip: Any) -> None:
+    """``%load_ext nbsched``: start this kernel's scheduler and register ``%schedule``."""
+    from .kernel import load
+
+    load(ip)
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    """``%unload_ext nbsched``: stop this kernel's scheduler cleanly."""
+    from .kernel import unload
+
+    unload(ip)

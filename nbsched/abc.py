@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, ClassVar
 
 from .jobs import Job, Run, RunStatus
@@ -41,7 +41,7 @@ class Trigger(ABC):
     def next_fire_ts(self, after: float) -> float | None:
         """Same as :meth:`next_fire_time` on POSIX timestamps. Override when it can be done
         faster than through datetimes (the scheduler calls it once per fire)."""
-        nxt = self.next_fire_time(datetime.fromtimestamp(after, timezone.utc))
+        nxt = self.next_fire_time(datetime.fromtimestamp(after, UTC))
         return None if nxt is None else nxt.timestamp()
 
     def anchor(self, now: datetime) -> Trigger:
@@ -86,6 +86,9 @@ class JobStore(ABC):
     """
 
     retention: int = 1000
+    #: ``False`` for stores no other process can see (memory): the scheduler then never polls
+    #: them for outside changes, and accepts callables that could not be stored by name
+    is_shared: ClassVar[bool] = True
 
     @abstractmethod
     def open(self) -> None:
@@ -224,9 +227,9 @@ class Executor(ABC):
     def start(self, clock: Clock, on_started: StartCallback, on_finished: FinishCallback) -> None:
         """Get ready to run requests; called by ``Scheduler.start()``."""
 
-    def validate(self, job: Job, func: Callable[..., Any] | None) -> None:
+    def validate(self, job: Job, func: Callable[..., Any] | None) -> None:  # noqa: B027
         """Check at add time that ``job`` can run here (e.g. that it pickles); raise an
-        ``NbschedError`` subclass if not."""
+        ``NbschedError`` subclass if not. Optional: the default accepts everything."""
 
     @abstractmethod
     def submit(self, request: RunRequest) -> None:
@@ -251,7 +254,7 @@ class Clock(ABC):
 
     def now(self) -> datetime:
         """Current time as an aware UTC datetime."""
-        return datetime.fromtimestamp(self.time(), timezone.utc)
+        return datetime.fromtimestamp(self.time(), UTC)
 
     @abstractmethod
     def wait(self, cond: threading.Condition, deadline: float | None) -> None:

@@ -11,18 +11,28 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from .abc import Trigger
 
-__all__ = ["Job", "Run", "RunStatus", "TargetKind"]
+__all__ = ["CellTarget", "Job", "Run", "RunStatus", "TargetKind"]
 
 TargetKind = Literal["callable", "cell", "notebook"]
 
 
-class RunStatus(str, enum.Enum):
+@dataclass(frozen=True, slots=True)
+class CellTarget:
+    """Python source to run in the notebook's namespace (what ``%%schedule`` schedules).
+
+    :param source: the code; it is compiled when the job is added
+    """
+
+    source: str
+
+
+class RunStatus(enum.StrEnum):
     """How a run ended (or ``running`` while it is in flight)."""
 
     running = "running"
@@ -38,9 +48,6 @@ class RunStatus(str, enum.Enum):
     #: the process running it died
     crashed = "crashed"
 
-    def __str__(self) -> str:
-        return self.value
-
     @property
     def finished(self) -> bool:
         """True for every status except ``running``."""
@@ -48,7 +55,7 @@ class RunStatus(str, enum.Enum):
 
 
 def _utc(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc)
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
 def _ts(dt: datetime | None) -> float | None:

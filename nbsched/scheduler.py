@@ -1,0 +1,1140 @@
+"""The engine: one loop thread that fires jobs on time, and the public :class:`Scheduler` API.
+
+How it works, in one paragraph: every job of this scheduler's owner has an in-memory
+``_Entry`` (the stored :class:`Job`, its trigger, the resolved callable, its next fire time
+and how many runs are in flight). Fire times sit in a heap. The ``nbsched-loop`` thread sleeps
+on a condition until the earliest fire time (or a run's timeout, or the next look at the store
+for outside changes) and wakes early when a job changes. When it wakes it pops every due fire
+time, computes the job's next one, applies the misfire policy (grace, coalesce,
+max_instances), hands :class:`RunRequest` s to the executors and moves on; nothing on that path
+touches the database. Run records and next-run times go to the store in batches through
+``_writer.RunWriter``.
+
+Threads and locks (every thread is named ``nbsched-*`` and is a daemon, so none of them can
+keep a program from exiting):
+
+* ``self._cond`` guards all scheduling state (entries, heaps, in-flight runs). API methods
+  take it briefly; the loop holds it while it dispatches a chunk of due fires, then releases
+  it so that finishing workers are not starved during a large burst.
+* Executors call :meth:`Scheduler._on_finished` from their own threads.
+* Listeners are called outside the lock, on the thread that caused the event.
+
+Faults: anything the loop raises (a store that is down or locked, a trigger that blows up) is
+logged, shown by :meth:`Scheduler.status` and retried with backoff. The loop never dies with
+the scheduler still claiming to run -- APScheduler 3's "zombie" (research/apscheduler.md
+§3.3) and Airflow #32706.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import logging
+import os
+import pickle
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from . import _capture
+from ._clock import SystemClock
+from ._marshal import callable_to_ref, is_importable_ref, ref_to_callable
+from ._writer import RunWriter
+from .abc import ALL_OWNERS, Clock, Executor, JobStore, RunRequest, Trigger
+from .errors import (
+    ConflictingJobError,
+    InvalidArgumentError,
+    JobLookupError,
+    NbschedError,
+    SchedulerNotRunningError,
+    TargetLookupError,
+    did_you_mean,
+)
+from .events import (
+    Event,
+    JobAdded,
+    JobBound,
+    JobPaused,
+    JobRemoved,
+    JobResumed,
+    JobUpdated,
+    RunFinished,
+    RunStarted,
+    SchedulerFault,
+    SchedulerRecovered,
+    SchedulerStarted,
+    SchedulerStopped,
+)
+from .executors.thread import ThreadJobExecutor
+from .jobs import CellTarget, Job, Run, RunStatus
+from .triggers import parse_trigger
+
+__all__ = ["Scheduler"]
+
+log = logging.getLogger("nbsched")
+
+#: most due fires dispatched per pass while holding the lock
+_CHUNK = 512
+#: how often a shared store is checked for changes made by other processes (seconds)
+_WATCH_INTERVAL = 1.0
+_BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
+
+Resolver = Callable[[Job], "Callable[..., Any] | None"]
+
+
+class _Entry:
+    """Scheduling state of one job (internal; guarded by ``Scheduler._cond``)."""
+
+    __slots__ = ("job", "func", "next_ts", "running", "executor")
+
+    def __init__(self, job: Job, func: Callable[..., Any] | None, executor: Executor) -> None:
+        self.job = job
+        self.func = func
+        self.next_ts: float | None = None
+        self.running = 0
+        self.executor = executor
+
+
+class _Waiter:
+    __slots__ = ("event", "run")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.run: Run | None = None
+
+
+def _definition(job: Job) -> tuple[Any, ...]:
+    """What a job *is*, leaving out its next run time: two equal definitions mean nothing
+    changed. Arguments are compared pickled, since user objects rarely define ``==``."""
+    try:
+        arguments: object = pickle.dumps((job.args, dict(job.kwargs)), protocol=5)
+    except Exception:
+        arguments = repr((job.args, job.kwargs))
+    return (
+        job.kind, job.target, job.trigger, job.executor, arguments, job.timeout,
+        job.max_instances, job.coalesce, job.misfire_grace_time, job.retries, job.retry_delay,
+        job.paused, job.parameters, job.owner,
+    )
+
+
+class Scheduler:
+    """Runs jobs on schedule, in the background, and records every run.
+
+    :param db_url: SQLAlchemy URL of the store (``"sqlite:///jobs.db"``); ``None`` keeps jobs
+        in memory only
+    :param store: a :class:`~nbsched.abc.JobStore` to use instead of ``db_url``
+    :param timezone: IANA zone for schedule strings without one (default: this machine's)
+    :param clock: source of time (tests pass ``nbsched.testing.FakeClock``)
+    :param executors: extra or replacement executors by name; ``"thread"`` is always there and
+        ``"process"`` is created on first use
+    :param max_workers: size of the default thread and process pools
+    :param owner: the notebook (or program) whose jobs this scheduler runs; jobs it adds are
+        stamped with it, and jobs of other owners in a shared store are left alone
+    :param resolver: turns jobs whose target is not importable (``"__main__:name"``,
+        :class:`~nbsched.jobs.CellTarget`) into callables; returning ``None`` leaves the job
+        *unbound* (kept, not run) until :meth:`bind_unbound` succeeds
+    :param retention: runs kept per job in the history
+    """
+
+    def __init__(
+        self,
+        db_url: str | None = None,
+        *,
+        store: JobStore | None = None,
+        timezone: str | tzinfo | None = None,
+        clock: Clock | None = None,
+        executors: Mapping[str, Executor] | None = None,
+        max_workers: int = 8,
+        owner: str | None = None,
+        resolver: Resolver | None = None,
+        retention: int = 1000,
+    ) -> None:
+        if store is not None and db_url is not None:
+            raise InvalidArgumentError("Pass either db_url or store, not both")
+        if max_workers < 1:
+            raise InvalidArgumentError(f"max_workers must be at least 1, got {max_workers}")
+        if retention < 1:
+            raise InvalidArgumentError(f"retention must be at least 1 run, got {retention}")
+        if store is None:
+            store = _make_store(db_url, retention)
+        self._store = store
+        self._clock = clock or SystemClock()
+        self._tz = _zone(timezone)
+        self.owner = owner
+        self.max_workers = max_workers
+        self._resolver = resolver
+        self._cell_ns: dict[str, Any] = {"__name__": "__nbsched_cells__"}
+        self._executors: dict[str, Executor] = {"thread": ThreadJobExecutor(max_workers)}
+        self._executors.update(executors or {})
+
+        self._cond = threading.Condition()
+        self._entries: dict[str, _Entry] = {}
+        self._unbound: set[str] = set()
+        # (due_ts, seq, name, attempt, scheduled_ts); stale items are skipped when popped
+        self._heap: list[tuple[float, int, str, int, float]] = []
+        self._timeouts: list[tuple[float, str]] = []  # (deadline, run_id)
+        self._inflight: dict[str, _Entry] = {}
+        self._waiters: dict[str, _Waiter] = {}
+        self._nrt_dirty: dict[str, float | None] = {}
+        self._seq = itertools.count()
+        self._run_prefix = os.urandom(5).hex() + "-"
+        self._run_serial = itertools.count(1)
+        self._listeners: tuple[Callable[[Event], None], ...] = ()
+        self._faults: dict[str, str] = {}
+        self._wake_at: float | None = None  # deadline the loop sleeps until
+
+        self._running = False
+        self._stopping = False
+        self._loaded = False
+        self._marker: object = None
+        self._watch = _WATCH_INTERVAL if store.is_shared else None
+        self._next_watch = 0.0
+        self._thread: threading.Thread | None = None
+        self._unregister_exit: Callable[[], None] | None = None
+        self._writer = RunWriter(store, self._take_next_run_times, self._writer_fault)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the background loop. Idempotent.
+
+        Jobs of this owner are loaded from the store; runs a dead process left ``running``
+        are recorded ``crashed``. If the store cannot be read right now, the scheduler starts
+        anyway, reports the fault in :meth:`status` and keeps trying.
+        """
+        with self._cond:
+            if self._running:
+                return
+            self._running = True
+            self._stopping = False
+        self._store.open()
+        try:
+            self._load()
+        except Exception as exc:  # e.g. the database is locked: the loop retries
+            self._set_fault("store", f"loading jobs failed: {exc}")
+        for executor in list(self._executors.values()):
+            executor.start(self._clock, self._on_started, self._on_finished)
+        _capture.install()
+        self._writer.start()
+        self._thread = threading.Thread(target=self._loop, name="nbsched-loop", daemon=True)
+        self._thread.start()
+        self._unregister_exit = _on_exit(self._shutdown_at_exit)
+        self._emit(SchedulerStarted(timestamp=self._clock.time()))
+
+    def shutdown(self, wait: bool = True, timeout: float = 1.0) -> None:
+        """Stop the loop and the executors, record runs still in flight as ``cancelled``
+        and write every pending record. Never blocks longer than about ``timeout``.
+
+        :param wait: give running jobs up to ``timeout`` seconds to finish first
+        """
+        import time  # real time bounds the shutdown, whatever the clock says
+
+        with self._cond:
+            if not self._running:
+                return
+            self._stopping = True
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for executor in list(self._executors.values()):
+            executor.shutdown(wait=wait, timeout=max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            leftovers = list(self._inflight)
+        for run_id in leftovers:  # an executor that broke its contract: still record it
+            self._record_cancelled(run_id)
+        self._writer.stop(max(0.1, deadline - time.monotonic()))
+        _capture.uninstall()
+        if self._unregister_exit is not None:
+            self._unregister_exit()
+            self._unregister_exit = None
+        with self._cond:
+            self._running = False
+        self._emit(SchedulerStopped(timestamp=self._clock.time()))
+
+    def _shutdown_at_exit(self) -> None:
+        self.shutdown(wait=False, timeout=0.5)
+
+    def __enter__(self) -> Scheduler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`shutdown`."""
+        return self._running
+
+    @property
+    def store(self) -> JobStore:
+        """The job store."""
+        return self._store
+
+    @property
+    def timezone(self) -> tzinfo:
+        """Zone used for schedule strings without an explicit one, and for display."""
+        return self._tz
+
+    # ------------------------------------------------------------------ jobs
+
+    def add_job(
+        self,
+        target: Callable[..., Any] | str | CellTarget,
+        trigger: Trigger | str,
+        *,
+        name: str | None = None,
+        args: Iterable[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        executor: str = "thread",
+        timeout: float | None = None,
+        max_instances: int = 1,
+        coalesce: bool = True,
+        misfire_grace_time: float | None = None,
+        retries: int = 0,
+        retry_delay: float = 0,
+        paused: bool = False,
+        replace_existing: bool = False,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Add a job (or replace one of the same name with ``replace_existing``).
+
+        Everything is checked before anything is stored: a rejected call changes nothing.
+
+        :param target: a callable, ``"package.module:function"``, ``"__main__:name"`` (a
+            function of the notebook, found through the resolver) or a
+            :class:`~nbsched.jobs.CellTarget`
+        :param trigger: a :class:`~nbsched.abc.Trigger` or a schedule string
+            (``"every 10s"``, ``"*/5 * * * *"``, ``"every weekday at 09:30"``, ...)
+        :raises TriggerParseError: the schedule string is not understood
+        :raises InvalidArgumentError: an option has a bad value, or the schedule never fires
+        :raises TargetLookupError: a ``"module:function"`` target cannot be imported
+        :raises ConflictingJobError: the name is taken and ``replace_existing`` is false
+        :returns: the stored job
+        """
+        args = tuple(args)
+        kwargs = dict(kwargs or {})
+        _check_options(timeout, max_instances, misfire_grace_time, retries, retry_delay)
+        if parameters is not None and not isinstance(parameters, Mapping):
+            raise InvalidArgumentError(f"parameters must be a mapping, got {parameters!r}")
+        kind, ref, func = self._target(target)
+        if name is None:
+            name = _default_name(kind, ref)
+        _check_name(name)
+        executor_obj = self._executor(executor)
+        trig = self._trigger(trigger)
+        now = self._clock.time()
+        trig = trig.anchor(datetime.fromtimestamp(now, self._tz))
+        first = trig.next_fire_ts(now)
+        if first is None:
+            raise InvalidArgumentError(
+                f"The schedule {trig.describe()!r} never fires after now "
+                "(is the date in the past?)"
+            )
+        job = Job(
+            name=name,
+            kind=kind,
+            target=ref,
+            trigger=trig,
+            executor=executor,
+            args=args,
+            kwargs=kwargs,
+            timeout=timeout,
+            max_instances=max_instances,
+            coalesce=coalesce,
+            misfire_grace_time=misfire_grace_time,
+            retries=retries,
+            retry_delay=retry_delay,
+            paused=paused,
+            next_run_time=None if paused else datetime.fromtimestamp(first, self._tz),
+            parameters=dict(parameters) if parameters is not None else None,
+            owner=self.owner,
+            created_at=datetime.fromtimestamp(now, self._tz),
+        )
+        if func is None and kind != "notebook":
+            func = self._resolve(job)
+            if func is None:
+                raise TargetLookupError(_unbound_reason(job))
+        executor_obj.validate(job, func)
+        with self._cond:
+            existing = self._entries.get(name)
+        if existing is None and replace_existing:
+            other = self._store.get_job(name)
+            if other is not None and other.owner != self.owner:
+                raise ConflictingJobError(
+                    name,
+                    f"A job named {name!r} belongs to {other.owner or 'another program'!r}; "
+                    "choose another name",
+                )
+        elif existing is not None and not replace_existing:
+            raise ConflictingJobError(name)
+        self._store.add_job(job, replace_existing=replace_existing)
+        entry = _Entry(job, func, executor_obj)
+        with self._cond:
+            old = self._entries.get(name)
+            self._entries[name] = entry
+            self._unbound.discard(name)
+            if not paused:
+                self._schedule(entry, first)
+        event = JobUpdated if old is not None else JobAdded
+        self._emit(event(timestamp=now, job_name=name, job=job))
+        return job
+
+    def get_jobs(self, *, all_owners: bool = False) -> list[Job]:
+        """This owner's jobs sorted by name (with ``all_owners``, every job in the store)."""
+        with self._cond:
+            mine = {name: self._public(e) for name, e in self._entries.items()}
+        if not all_owners:
+            return [mine[n] for n in sorted(mine)]
+        jobs = {job.name: job for job in self._store.get_jobs(ALL_OWNERS)}
+        jobs.update(mine)
+        return [jobs[n] for n in sorted(jobs)]
+
+    def get_job(self, name: str) -> Job:
+        """The job named ``name``.
+
+        :raises JobLookupError: no such job of this owner
+        """
+        with self._cond:
+            return self._public(self._entry(name))
+
+    def pause_job(self, name: str) -> Job:
+        """Stop firing ``name`` until :meth:`resume_job`; runs in flight continue."""
+        with self._cond:
+            entry = self._entry(name)
+            job = replace(entry.job, paused=True)
+        self._store.update_job(replace(job, next_run_time=None))
+        with self._cond:
+            entry.job = job
+            entry.next_ts = None
+            self._nrt_dirty.pop(name, None)
+        self._emit(JobPaused(timestamp=self._clock.time(), job_name=name))
+        return self.get_job(name)
+
+    def resume_job(self, name: str) -> Job:
+        """Fire ``name`` again, from its next fire time after now."""
+        now = self._clock.time()
+        with self._cond:
+            entry = self._entry(name)
+            job = replace(entry.job, paused=False)
+            nxt = job.trigger.next_fire_ts(now)
+        nrt = None if nxt is None else datetime.fromtimestamp(nxt, self._tz)
+        self._store.update_job(replace(job, next_run_time=nrt))
+        with self._cond:
+            entry.job = job
+            self._schedule(entry, nxt)
+        self._emit(JobResumed(timestamp=now, job_name=name))
+        return self.get_job(name)
+
+    def remove_job(self, name: str) -> None:
+        """Delete ``name`` and its run history. Runs in flight finish and are recorded."""
+        with self._cond:
+            self._entry(name)
+        self._store.remove_job(name)
+        with self._cond:
+            self._entries.pop(name, None)
+            self._unbound.discard(name)
+            self._nrt_dirty.pop(name, None)
+        self._emit(JobRemoved(timestamp=self._clock.time(), job_name=name))
+
+    def run_job(self, name: str) -> Run:
+        """Run ``name`` now, outside its schedule, and return the finished run.
+
+        :raises SchedulerNotRunningError: the scheduler is not started
+        :raises TargetLookupError: the job is unbound
+        """
+        if not self._running or self._stopping:
+            raise SchedulerNotRunningError(
+                "The scheduler is not running; call start() first (or %load_ext nbsched)"
+            )
+        waiter = _Waiter()
+        with self._cond:
+            entry = self._entry(name)
+            if entry.func is None and entry.job.kind != "notebook":
+                raise TargetLookupError(_unbound_reason(entry.job))
+            now = self._clock.time()
+            run_id = self._start_run(entry, now, 0, now, waiter)
+            if entry.job.timeout is not None:
+                self._cond.notify()
+        waiter.event.wait()
+        assert waiter.run is not None and waiter.run.id == run_id
+        return waiter.run
+
+    def cancel_run(self, name_or_run_id: str) -> Run | None:
+        """Stop a run in flight: the given run id, or the newest run of the given job.
+        Returns the cancelled run, ``None`` if nothing of that name/id was running."""
+        with self._cond:
+            if name_or_run_id in self._inflight:
+                run_id = name_or_run_id
+            else:
+                self._entry(name_or_run_id)  # JobLookupError for unknown names
+                ids = [r for r, e in self._inflight.items() if e.job.name == name_or_run_id]
+                if not ids:
+                    return None
+                run_id = ids[-1]
+            entry = self._inflight[run_id]
+            waiter = self._waiters.setdefault(run_id, _Waiter())
+        if entry.executor.cancel(run_id, RunStatus.cancelled):
+            waiter.event.wait(5.0)
+        return waiter.run
+
+    def get_runs(self, name: str | None = None, limit: int = 50) -> list[Run]:
+        """Runs of one job (or of all this owner's jobs), newest first."""
+        if name is not None:
+            with self._cond:
+                if name not in self._entries:
+                    self._entry(name)
+        self._writer.flush()
+        return self._store.get_runs(name, owner=self.owner, limit=limit)
+
+    def upcoming(self, limit: int = 10) -> list[tuple[datetime, Job]]:
+        """The next ``limit`` fire times of this owner's jobs, soonest first."""
+        with self._cond:
+            entries = [e for e in self._entries.values() if e.next_ts is not None]
+            soon = heapq.nsmallest(limit, entries, key=lambda e: e.next_ts)  # type: ignore[arg-type,return-value]
+            return [
+                (datetime.fromtimestamp(e.next_ts, self._tz), self._public(e))  # type: ignore[arg-type]
+                for e in soon
+            ]
+
+    def bind_unbound(self) -> list[str]:
+        """Try the resolver again for unbound jobs (after the notebook defined more names).
+        Returns the names that are bound now; they fire from their stored schedule, their
+        missed fire times handled by their misfire policy."""
+        with self._cond:
+            if not self._unbound:
+                return []
+            candidates = [self._entries[n] for n in self._unbound if n in self._entries]
+        bound = []
+        for entry in candidates:
+            func = self._resolve(entry.job)
+            if func is None:
+                continue
+            with self._cond:
+                if self._entries.get(entry.job.name) is not entry:
+                    continue
+                entry.func = func
+                self._unbound.discard(entry.job.name)
+                if entry.next_ts is not None and not entry.job.paused:
+                    self._push(entry, entry.next_ts)
+            bound.append(entry.job.name)
+        for name in bound:
+            self._emit(JobBound(timestamp=self._clock.time(), job_name=name))
+        return bound
+
+    def refresh_from_store(self) -> None:
+        """Pick up changes other processes made to this owner's jobs (pause, resume, remove,
+        add). The loop does this by itself about once a second."""
+        self._check_store(force=True)
+
+    # ------------------------------------------------------------------ observing
+
+    def add_listener(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event (see :mod:`nbsched.events`).
+
+        :returns: a function that removes the listener
+        """
+        with self._cond:
+            self._listeners = (*self._listeners, callback)
+
+        def remove() -> None:
+            with self._cond:
+                self._listeners = tuple(cb for cb in self._listeners if cb is not callback)
+
+        return remove
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot: ``running``, ``healthy``, ``error`` (the fault, if any), job and run
+        counts, the next fire time, the store and the owner."""
+        with self._cond:
+            pending = [e.next_ts for e in self._entries.values() if e.next_ts is not None]
+            faults = dict(self._faults)
+            loop_alive = self._thread is not None and self._thread.is_alive()
+            if self._running and not self._stopping and not loop_alive:
+                faults["loop"] = "the scheduler loop thread is not running"
+            return {
+                "running": self._running and not self._stopping,
+                "healthy": not faults,
+                "error": "; ".join(faults.values()) or None,
+                "jobs": len(self._entries),
+                "paused": sum(e.job.paused for e in self._entries.values()),
+                "unbound": len(self._unbound),
+                "running_runs": len(self._inflight),
+                "next_run_time": (
+                    datetime.fromtimestamp(min(pending), self._tz) if pending else None
+                ),
+                "pending_writes": self._writer.pending,
+                "store": _describe_store(self._store),
+                "owner": self.owner,
+                "timezone": str(self._tz),
+            }
+
+    def __repr__(self) -> str:
+        state = "running" if self._running else "stopped"
+        return (
+            f"<Scheduler {state} owner={self.owner!r} jobs={len(self._entries)} "
+            f"store={_describe_store(self._store)}>"
+        )
+
+    # ------------------------------------------------------------------ the loop
+
+    def _loop(self) -> None:
+        backoff = _BACKOFF_MIN
+        while not self._stopping:
+            try:
+                self._step()
+            except Exception as exc:
+                log.exception("nbsched scheduler loop failed; retrying in %.1f s", backoff)
+                self._set_fault("loop", f"{type(exc).__name__}: {exc}")
+                with self._cond:
+                    if self._stopping:
+                        return
+                    self._clock.wait(self._cond, self._clock.time() + backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+            else:
+                if "loop" in self._faults:
+                    self._clear_fault("loop")
+                backoff = _BACKOFF_MIN
+
+    def _step(self) -> None:
+        """One pass: (re)load, look at the store, dispatch due fires or sleep."""
+        clock = self._clock
+        if not self._loaded:
+            self._load()
+        if self._watch is not None and clock.time() >= self._next_watch:
+            self._check_store()
+        events: list[Event] = []
+        with self._cond:
+            if self._stopping:
+                return
+            now = clock.time()
+            dispatched = self._dispatch_due(now, events)
+            expired = self._expired_timeouts(now)
+            if not dispatched and not expired and not events:
+                self._wake_at = self._next_deadline()
+                clock.wait(self._cond, self._wake_at)
+                self._wake_at = None
+        for run_id in expired:
+            entry = self._inflight.get(run_id)
+            if entry is not None:
+                entry.executor.cancel(run_id, RunStatus.timed_out)
+        for event in events:
+            self._emit(event)
+
+    def _next_deadline(self) -> float | None:
+        times = []
+        if self._heap:
+            times.append(self._heap[0][0])
+        if self._timeouts:
+            times.append(self._timeouts[0][0])
+        if self._watch is not None:
+            times.append(self._next_watch)
+        return min(times) if times else None
+
+    def _dispatch_due(self, now: float, events: list[Event]) -> int:
+        """Fire what is due (at most ``_CHUNK``). Called with the lock held."""
+        heap = self._heap
+        entries = self._entries
+        count = 0
+        while heap and heap[0][0] <= now and count < _CHUNK:
+            due, _, name, attempt, scheduled = heapq.heappop(heap)
+            entry = entries.get(name)
+            if entry is None or entry.job.paused or entry.func is None and entry.job.kind != "notebook":
+                continue  # removed, paused or unbound: unbound jobs wait for bind_unbound()
+            if attempt == 0:
+                if entry.next_ts != due:
+                    continue  # superseded by a resume or an update
+                count += 1
+                self._fire(entry, due, now, events)
+            else:
+                count += 1
+                self._start_run(entry, scheduled, attempt, now)
+        return count
+
+    def _fire(self, entry: _Entry, ts: float, now: float, events: list[Event]) -> None:
+        """Advance ``entry`` past fire time ``ts`` and run it, unless the misfire policy or
+        ``max_instances`` says otherwise -- in which case the run is *recorded* as ``missed``
+        or ``skipped``, never dropped silently."""
+        job = entry.job
+        nxt = job.trigger.next_fire_ts(ts)
+        if nxt is not None and nxt <= now and job.coalesce:
+            # Several fire times passed (the process slept, or the loop fell behind): run once
+            # and record the rest as one coalesced "missed" entry.
+            skipped_from = nxt
+            nxt = job.trigger.next_fire_ts(now)
+            self._record(
+                entry, skipped_from, RunStatus.missed, events,
+                f"Coalesced: the fire times from {_fmt(skipped_from, self._tz)} until now were "
+                f"missed and folded into the run for {_fmt(ts, self._tz)} (coalesce=True)",
+            )
+        # (without coalesce, a next fire time that is already due fires on the next pass)
+        entry.next_ts = nxt
+        if nxt is not None:
+            self._push(entry, nxt)
+        self._nrt_dirty[job.name] = nxt
+        late = now - ts
+        if job.misfire_grace_time is not None and late > job.misfire_grace_time:
+            self._record(
+                entry, ts, RunStatus.missed, events,
+                f"Missed: the scheduler got to it {late:.3f} s after its fire time, more than "
+                f"misfire_grace_time={job.misfire_grace_time}",
+            )
+        elif entry.running >= job.max_instances:
+            self._record(
+                entry, ts, RunStatus.skipped, events,
+                f"Skipped: {entry.running} run(s) still in flight (max_instances="
+                f"{job.max_instances})",
+            )
+        else:
+            self._start_run(entry, ts, 0, now)
+
+    def _start_run(
+        self, entry: _Entry, scheduled: float, attempt: int, now: float,
+        waiter: _Waiter | None = None,
+    ) -> str:
+        """Hand one run to the executor. Called with the lock held."""
+        job = entry.job
+        run_id = f"{self._run_prefix}{next(self._run_serial):x}"
+        request = RunRequest(
+            run_id, job.name, entry.func, job.target, job.args, job.kwargs,
+            scheduled, job.timeout, attempt, job.owner,
+        )
+        entry.running += 1
+        self._inflight[run_id] = entry
+        if waiter is not None:
+            self._waiters[run_id] = waiter
+        if job.timeout is not None:
+            heapq.heappush(self._timeouts, (now + job.timeout, run_id))
+        self._writer.started(request)
+        entry.executor.submit(request)
+        return run_id
+
+    def _record(
+        self, entry: _Entry, ts: float, status: RunStatus, events: list[Event], why: str
+    ) -> None:
+        """Record a run that did not start (missed / skipped)."""
+        job = entry.job
+        run = Run(
+            id=f"{self._run_prefix}{next(self._run_serial):x}",
+            job_name=job.name,
+            status=status,
+            scheduled_ts=ts,
+            finished_ts=self._clock.time(),
+            error=why,
+            owner=job.owner,
+        )
+        self._writer.finished(run)
+        if self._listeners:
+            events.append(RunFinished(timestamp=run.finished_ts, job_name=job.name, run=run))  # type: ignore[arg-type]
+
+    def _expired_timeouts(self, now: float) -> list[str]:
+        timeouts = self._timeouts
+        expired = []
+        while timeouts and timeouts[0][0] <= now:
+            _, run_id = heapq.heappop(timeouts)
+            if run_id in self._inflight:
+                expired.append(run_id)
+        return expired
+
+    def _schedule(self, entry: _Entry, ts: float | None) -> None:
+        """Set the next fire time of ``entry`` (lock held) and wake the loop if it is sooner
+        than what it sleeps for."""
+        entry.next_ts = ts
+        self._nrt_dirty[entry.job.name] = ts
+        if ts is not None and (entry.func is not None or entry.job.kind == "notebook"):
+            self._push(entry, ts)
+        self._writer.poke()
+
+    def _push(self, entry: _Entry, ts: float) -> None:
+        heapq.heappush(self._heap, (ts, next(self._seq), entry.job.name, 0, ts))
+        if self._wake_at is None or ts < self._wake_at:
+            self._cond.notify()
+
+    # ------------------------------------------------------------------ executor callbacks
+
+    def _on_started(self, request: RunRequest) -> None:
+        if self._listeners:
+            self._emit(
+                RunStarted(
+                    timestamp=request.started_ts or self._clock.time(),
+                    job_name=request.job_name,
+                    run_id=request.run_id,
+                    scheduled_ts=request.scheduled_ts,
+                )
+            )
+
+    def _on_finished(
+        self, request: RunRequest, status: RunStatus, output: str, error: str | None,
+        finished_ts: float,
+    ) -> None:
+        run = Run(
+            id=request.run_id,
+            job_name=request.job_name,
+            status=status,
+            scheduled_ts=request.scheduled_ts,
+            started_ts=request.started_ts,
+            finished_ts=finished_ts,
+            output=output,
+            error=error,
+            attempt=request.attempt,
+            owner=request.owner,
+        )
+        self._writer.finished(run)
+        with self._cond:
+            entry = self._inflight.pop(request.run_id, None)
+            waiter = self._waiters.pop(request.run_id, None)
+            if entry is not None:
+                entry.running -= 1
+                job = entry.job
+                if (
+                    status in (RunStatus.failed, RunStatus.timed_out, RunStatus.crashed)
+                    and request.attempt < job.retries
+                    and not self._stopping
+                    and self._entries.get(job.name) is entry
+                ):
+                    due = finished_ts + job.retry_delay
+                    heapq.heappush(
+                        self._heap,
+                        (due, next(self._seq), job.name, request.attempt + 1, request.scheduled_ts),
+                    )
+                    self._cond.notify()
+        if status is not RunStatus.succeeded:
+            log.info("nbsched: run of %r %s", request.job_name, status.value)
+        if waiter is not None:
+            waiter.run = run
+            waiter.event.set()
+        if self._listeners:
+            self._emit(RunFinished(timestamp=finished_ts, job_name=request.job_name, run=run))
+
+    def _record_cancelled(self, run_id: str) -> None:
+        with self._cond:
+            entry = self._inflight.get(run_id)
+        if entry is None:
+            return
+        request = RunRequest(
+            run_id, entry.job.name, None, entry.job.target, (), {}, self._clock.time(),
+            None, 0, entry.job.owner,
+        )
+        self._on_finished(request, RunStatus.cancelled, "", "the scheduler shut down", self._clock.time())
+
+    # ------------------------------------------------------------------ store
+
+    def _load(self) -> None:
+        """Read this owner's jobs from the store (at start, and again after a failed start)."""
+        store = self._store
+        now = self._clock.time()
+        store.finish_stale_runs(
+            self.owner, RunStatus.crashed,
+            "The process running it ended before the run finished", now,
+        )
+        marker = store.change_marker()
+        jobs = store.get_jobs(self.owner)
+        with self._cond:
+            for job in jobs:
+                if job.name not in self._entries:
+                    self._adopt(job)
+            self._marker = marker
+            self._loaded = True
+        if "store" in self._faults:
+            self._clear_fault("store")
+
+    def _adopt(self, job: Job) -> _Entry:
+        """Create the entry of a job read from the store (lock held)."""
+        try:
+            executor = self._executor(job.executor)
+        except InvalidArgumentError:
+            executor = self._executors["thread"]
+        func = None if job.kind == "notebook" else self._resolve(job)
+        entry = _Entry(job, func, executor)
+        self._entries[job.name] = entry
+        if func is None and job.kind != "notebook":
+            self._unbound.add(job.name)
+        if not job.paused and job.next_run_time is not None:
+            entry.next_ts = job.next_run_time.timestamp()
+            if func is not None or job.kind == "notebook":
+                self._push(entry, entry.next_ts)
+        return entry
+
+    def _check_store(self, force: bool = False) -> None:
+        """Reconcile with changes other processes made to the store (cheap when none)."""
+        self._next_watch = self._clock.time() + (self._watch or _WATCH_INTERVAL)
+        marker = self._store.change_marker()
+        if marker == self._marker and not force:
+            return
+        jobs = {job.name: job for job in self._store.get_jobs(self.owner)}
+        events: list[Event] = []
+        now = self._clock.time()
+        with self._cond:
+            self._marker = marker
+            for name in [n for n in self._entries if n not in jobs]:
+                self._entries.pop(name)
+                self._unbound.discard(name)
+                events.append(JobRemoved(timestamp=now, job_name=name))
+            for name, job in jobs.items():
+                entry = self._entries.get(name)
+                if entry is None:
+                    self._adopt(job)
+                    events.append(JobAdded(timestamp=now, job_name=name, job=job))
+                    continue
+                if _definition(job) == _definition(entry.job):
+                    continue
+                was_paused = entry.job.paused
+                entry.job = job
+                if job.paused:
+                    entry.next_ts = None
+                    events.append(JobPaused(timestamp=now, job_name=name))
+                else:
+                    nrt = job.next_run_time.timestamp() if job.next_run_time else None
+                    if nrt is None or was_paused and nrt <= now:
+                        nrt = job.trigger.next_fire_ts(now)
+                    self._schedule(entry, nrt)
+                    events.append(
+                        JobResumed(timestamp=now, job_name=name)
+                        if was_paused
+                        else JobUpdated(timestamp=now, job_name=name, job=job)
+                    )
+        for event in events:
+            self._emit(event)
+
+    def _take_next_run_times(self) -> dict[str, float | None]:
+        with self._cond:
+            dirty, self._nrt_dirty = self._nrt_dirty, {}
+        return dirty
+
+    # ------------------------------------------------------------------ faults and events
+
+    def _set_fault(self, where: str, message: str) -> None:
+        with self._cond:
+            new = self._faults.get(where) != message
+            self._faults[where] = message
+        if new:
+            self._emit(SchedulerFault(timestamp=self._clock.time(), error=message))
+
+    def _clear_fault(self, where: str) -> None:
+        with self._cond:
+            had = self._faults.pop(where, None)
+            healthy = not self._faults
+        if had is not None and healthy:
+            self._emit(SchedulerRecovered(timestamp=self._clock.time()))
+
+    def _writer_fault(self, message: str | None) -> None:
+        if message is None:
+            self._clear_fault("writer")
+        else:
+            self._set_fault("writer", message)
+
+    def _emit(self, event: Event) -> None:
+        for callback in self._listeners:
+            try:
+                callback(event)
+            except Exception:
+                log.exception("nbsched: listener %r failed on %r", callback, event)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _entry(self, name: str) -> _Entry:
+        entry = self._entries.get(name)
+        if entry is None:
+            raise JobLookupError(name, self._entries)
+        return entry
+
+    def _public(self, entry: _Entry) -> Job:
+        nrt = entry.next_ts
+        return replace(
+            entry.job,
+            next_run_time=None if nrt is None else datetime.fromtimestamp(nrt, self._tz),
+            unbound=entry.func is None and entry.job.kind != "notebook",
+        )
+
+    def _executor(self, name: str) -> Executor:
+        executor = self._executors.get(name)
+        if executor is not None:
+            return executor
+        if name == "process":
+            from .executors.process import ProcessJobExecutor
+
+            executor = ProcessJobExecutor(self.max_workers)
+            self._executors[name] = executor
+            if self._running:
+                executor.start(self._clock, self._on_started, self._on_finished)
+            return executor
+        known = sorted({*self._executors, "process"})
+        raise InvalidArgumentError(
+            f"Unknown executor {name!r}{did_you_mean(name, known)}; choose one of {known}"
+        )
+
+    def _trigger(self, trigger: Trigger | str) -> Trigger:
+        if isinstance(trigger, Trigger):
+            return trigger
+        if isinstance(trigger, str):
+            return parse_trigger(trigger, timezone=self._tz)
+        raise InvalidArgumentError(
+            f"trigger must be a schedule string or a Trigger, got {type(trigger).__name__}"
+        )
+
+    def _target(
+        self, target: Callable[..., Any] | str | CellTarget
+    ) -> tuple[Any, str, Callable[..., Any] | None]:
+        """(kind, stored reference, callable if already known)."""
+        if isinstance(target, CellTarget):
+            try:
+                compile(target.source, "<nbsched cell>", "exec")
+            except SyntaxError as exc:
+                raise InvalidArgumentError(
+                    f"The cell has a syntax error (line {exc.lineno}): {exc.msg}"
+                ) from None
+            return "cell", target.source, None
+        if isinstance(target, str):
+            if target.endswith(".ipynb"):
+                raise InvalidArgumentError(
+                    f"Notebook jobs ({target!r}) need the notebook executor, which this "
+                    "version of nbsched does not have yet; schedule a function instead"
+                )
+            if is_importable_ref(target):
+                return "callable", target, ref_to_callable(target)
+            if target.startswith("__main__:") and target.partition(":")[2]:
+                return "callable", target, None
+            raise InvalidArgumentError(
+                f"Invalid target {target!r}: expected a callable, 'package.module:function', "
+                "'__main__:name' or a path ending in .ipynb"
+            )
+        if callable(target):
+            try:
+                ref = callable_to_ref(target)
+            except TargetLookupError:
+                if self._store.is_shared:
+                    raise
+                # memory-only store: nothing to restore later, any callable will do
+                ref = f"{getattr(target, '__module__', '__main__')}:{getattr(target, '__qualname__', repr(target))}"
+            return "callable", ref, target
+        raise InvalidArgumentError(
+            f"target must be a callable, a 'module:function' string or a CellTarget, "
+            f"got {type(target).__name__}"
+        )
+
+    def _resolve(self, job: Job) -> Callable[..., Any] | None:
+        """The callable of ``job``, or ``None`` if it cannot be found right now."""
+        try:
+            if job.kind == "callable" and is_importable_ref(job.target):
+                return ref_to_callable(job.target)
+            if self._resolver is not None:
+                return self._resolver(job)
+            if job.kind == "cell":
+                code = compile(job.target, f"<nbsched cell {job.name}>", "exec")
+                return lambda: exec(code, self._cell_ns)
+            if job.kind == "callable":
+                func = getattr(sys.modules.get("__main__"), job.target.partition(":")[2], None)
+                return func if callable(func) else None
+        except (NbschedError, SyntaxError, ImportError) as exc:
+            log.info("nbsched: job %r is unbound: %s", job.name, exc)
+        except Exception:
+            log.exception("nbsched: resolving job %r failed", job.name)
+        return None
+
+
+# ---------------------------------------------------------------------- module helpers
+
+
+def _make_store(db_url: str | None, retention: int) -> JobStore:
+    if db_url is None:
+        from .stores.memory import MemoryJobStore
+
+        return MemoryJobStore(retention=retention)
+    from .stores.sqlalchemy import SQLAlchemyJobStore
+
+    return SQLAlchemyJobStore(db_url, retention=retention)
+
+
+def _describe_store(store: JobStore) -> str:
+    describe = getattr(store, "describe", None)
+    return describe() if callable(describe) else type(store).__name__
+
+
+def _zone(timezone: str | tzinfo | None) -> tzinfo:
+    if isinstance(timezone, tzinfo):
+        return timezone
+    if timezone is None:
+        import tzlocal
+
+        try:
+            timezone = tzlocal.get_localzone_name() or "UTC"
+        except Exception:  # no zone configured (containers): UTC is the honest default
+            timezone = "UTC"
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        import zoneinfo
+
+        hint = did_you_mean(timezone, zoneinfo.available_timezones())
+        raise InvalidArgumentError(
+            f"Unknown time zone {timezone!r}{hint}; use an IANA name like 'Europe/Paris'"
+        ) from None
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        raise InvalidArgumentError(
+            f"Job name must be a non-empty string without surrounding spaces, got {name!r}"
+        )
+    if len(name) > 200:
+        raise InvalidArgumentError(f"Job name is {len(name)} characters long; 200 at most")
+
+
+def _check_options(
+    timeout: float | None, max_instances: int, grace: float | None, retries: int, delay: float
+) -> None:
+    def number(value: object) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    if timeout is not None and (not number(timeout) or timeout <= 0):
+        raise InvalidArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if not isinstance(max_instances, int) or isinstance(max_instances, bool) or max_instances < 1:
+        raise InvalidArgumentError(f"max_instances must be an integer ≥ 1, got {max_instances!r}")
+    if grace is not None and (not number(grace) or grace < 0):
+        raise InvalidArgumentError(
+            f"misfire_grace_time must be None or seconds ≥ 0, got {grace!r}"
+        )
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise InvalidArgumentError(f"retries must be an integer ≥ 0, got {retries!r}")
+    if not number(delay) or delay < 0:
+        raise InvalidArgumentError(f"retry_delay must be seconds ≥ 0, got {delay!r}")
+
+
+def _default_name(kind: str, ref: str) -> str:
+    if kind == "cell":
+        return "cell-" + hashlib.sha1(ref.encode()).hexdigest()[:8]
+    name = ref.partition(":")[2].rsplit(".", 1)[-1]
+    return name if name and not name.startswith("<") else "job-" + hashlib.sha1(ref.encode()).hexdigest()[:8]
+
+
+def _unbound_reason(job: Job) -> str:
+    if job.kind == "cell":
+        return f"Job {job.name!r} is unbound: its cell code cannot run in this process"
+    name = job.target.partition(":")[2]
+    return (
+        f"Job {job.name!r} is unbound: {name!r} is not defined here yet; "
+        "run the cell that defines it"
+    )
+
+
+def _fmt(ts: float, tz: tzinfo) -> str:
+    return datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
+
+
+def _on_exit(callback: Callable[[], None]) -> Callable[[], None]:
+    """Run ``callback`` once at interpreter exit (and at kernel shutdown, via _lifecycle)."""
+    try:
+        from ._lifecycle import on_exit
+    except ImportError:  # pragma: no cover - _lifecycle lands with the process executor
+        import atexit
+
+        atexit.register(callback)
+        return lambda: atexit.unregister(callback)
+    return on_exit(callback)

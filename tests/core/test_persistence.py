@@ -1,0 +1,106 @@
+"""Jobs and runs survive a restart of the process that scheduled them (real SQLite file)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+from nbsched import RunStatus, Scheduler
+from nbsched.testing import FakeClock
+from tests.conftest import wait_for
+
+from .test_scheduler import record_call, runs_of
+
+
+def test_jobs_survive_a_restart(db_url: str, clock: FakeClock) -> None:
+    s = Scheduler(db_url, clock=clock, timezone="Europe/Paris")
+    s.start()
+    s.add_job(record_call, "every weekday at 09:30", name="morning", retries=2, timeout=60)
+    s.add_job("json:dumps", "every 5m", name="dump", args=([1, 2],), kwargs={"indent": 1})
+    s.add_job(record_call, "every 1h", name="paused", paused=True)
+    before = {j.name: j for j in s.get_jobs()}
+    s.shutdown()
+
+    s2 = Scheduler(db_url, clock=clock, timezone="Europe/Paris")
+    s2.start()
+    try:
+        after = {j.name: j for j in s2.get_jobs()}
+        assert after == before
+        assert after["morning"].schedule == "At 09:30, Monday through Friday"
+        clock.advance(300)
+        (run,) = runs_of(s2, "dump", 1)
+        assert run.status is RunStatus.succeeded
+    finally:
+        s2.shutdown()
+
+
+def test_overdue_jobs_are_caught_up_per_policy_after_restart(db_url: str, clock: FakeClock) -> None:
+    s = Scheduler(db_url, clock=clock, timezone="UTC")
+    s.start()
+    t0 = clock.time()
+    s.add_job(record_call, "every 10s", name="coalesced")
+    s.add_job(record_call, "every 10s", name="strict", misfire_grace_time=5)
+    s.shutdown()
+    clock.advance(3600)  # the process was gone for an hour
+
+    s2 = Scheduler(db_url, clock=clock, timezone="UTC")
+    s2.start()
+    try:
+        ran = runs_of(s2, "coalesced", 2)
+        assert sorted(r.status.value for r in ran) == ["missed", "succeeded"]
+        (missed, *rest) = runs_of(s2, "strict", 2)
+        assert {missed.status, *(r.status for r in rest)} == {RunStatus.missed}
+        for name in ("coalesced", "strict"):
+            assert s2.get_job(name).next_run_time.timestamp() == t0 + 3610
+    finally:
+        s2.shutdown()
+
+
+def test_runs_left_running_by_a_dead_process_become_crashed(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    script = tmp_path / "victim.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, sys, time
+        from nbsched import Scheduler
+        s = Scheduler({db_url!r}, timezone="UTC")
+        s.start()
+        s.add_job("time:sleep", "every 1s", name="sleepy", args=(60,))
+        while not [r for r in s.store.get_runs("sleepy") if r.status.value == "running"]:
+            time.sleep(0.05)
+        os._exit(0)   # dies with the run in flight, without any cleanup
+    """))
+    subprocess.run([sys.executable, str(script)], check=True, timeout=60)
+    s = Scheduler(db_url, timezone="UTC")
+    s.start()
+    try:
+        run = s.get_runs("sleepy")[-1]
+        assert run.status is RunStatus.crashed and "ended before" in run.error
+    finally:
+        s.shutdown()
+
+
+def test_a_locked_store_makes_the_scheduler_unhealthy_then_it_recovers(db_url: str) -> None:
+    """Never a zombie: a store fault shows in status() and clears by itself (real clock)."""
+    s = Scheduler(db_url, timezone="UTC")
+    s.store.busy_timeout = 0.2  # type: ignore[attr-defined]
+    s.start()
+    try:
+        s.add_job(record_call, "every 1s", name="tick")
+        path = db_url.removeprefix("sqlite:///")
+        lock = sqlite3.connect(path, timeout=0)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            wait_for(lambda: not s.status()["healthy"], 15, "the fault to show")
+            st = s.status()
+            assert st["running"] and "locked" in st["error"]
+        finally:
+            lock.rollback()
+            lock.close()
+        wait_for(lambda: s.status()["healthy"], 15, "recovery")
+        n = len(s.get_runs("tick", limit=1000))
+        wait_for(lambda: len(s.get_runs("tick", limit=1000)) > n, 15, "runs after recovery")
+        assert all(r.status is RunStatus.succeeded for r in s.get_runs("tick", limit=1000))
+    finally:
+        s.shutdown()
