@@ -149,7 +149,9 @@ class JobStore(ABC):
     @abstractmethod
     def change_marker(self) -> object:
         """A cheap value that changes whenever any job is added, changed or removed (by this
-        process or another one sharing the store)."""
+        process or another one sharing the store). Next-run-time updates and run records do
+        not move it: every scheduler on the store polls it, and firing jobs must not make
+        all of them reload."""
 
 
 class RunRequest:

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import _capture
 from ._clock import SystemClock
-from ._marshal import callable_to_ref, is_importable_ref, ref_to_callable
+from ._marshal import BrokenTrigger, callable_to_ref, is_importable_ref, ref_to_callable
 from ._writer import RunWriter
 from .abc import ALL_OWNERS, Clock, Executor, JobStore, RunRequest, Trigger
 from .errors import (
@@ -609,7 +609,15 @@ class Scheduler:
         if not self._loaded:
             self._load()
         if self._watch is not None and clock.time() >= self._next_watch:
-            self._check_store()
+            # A store that cannot be read (down, locked) must not stop jobs from firing:
+            # dispatching never needs it. Report the fault and look again next interval.
+            try:
+                self._check_store()
+            except Exception as exc:
+                self._set_fault("store", f"reading the store failed: {exc}")
+            else:
+                if "store" in self._faults:
+                    self._clear_fault("store")
         events: list[Event] = []
         with self._cond:
             if self._stopping:
@@ -856,7 +864,11 @@ class Scheduler:
         self._entries[job.name] = entry
         if func is None and job.kind != "notebook":
             self._unbound.add(job.name)
-        if not job.paused and job.next_run_time is not None:
+        if isinstance(job.trigger, BrokenTrigger):
+            # Part of the stored job could not be read (see the trigger's reason): keep it
+            # listed so it can be fixed or removed, but never fire it with half its state.
+            log.warning("nbsched: job %r is not scheduled: %s", job.name, job.trigger.reason)
+        elif not job.paused and job.next_run_time is not None:
             entry.next_ts = job.next_run_time.timestamp()
             if func is not None or job.kind == "notebook":
                 self._push(entry, entry.next_ts)

@@ -1,0 +1,218 @@
+"""Tables and engine set-up of :class:`~nbsched.stores.sqlalchemy.SQLAlchemyJobStore`.
+
+* :func:`build_tables` -- the three tables and their indexes, in one place;
+* :func:`create_engine_for` and :func:`install_hooks` -- what every connection needs: on SQLite,
+  WAL, ``synchronous=NORMAL``, a busy timeout and SQLAlchemy (not the sqlite3 module) emitting
+  ``BEGIN``, so that writes can start with ``BEGIN IMMEDIATE``; on PostgreSQL, a lock timeout.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..errors import InvalidArgumentError
+
+__all__ = ["Tables", "build_tables", "create_engine_for", "install_hooks", "EngineSettings"]
+
+
+class Tables(NamedTuple):
+    """The three tables of a store."""
+
+    jobs: Table
+    runs: Table
+    meta: Table
+
+
+def build_tables(metadata: MetaData, prefix: str = "nbsched_", dialect: str = "") -> Tables:
+    """Define the store's tables (and indexes) on ``metadata``.
+
+    ``dialect`` (``engine.dialect.name``) only changes the order of the runs indexes: on
+    PostgreSQL they are declared in the exact order queries ask for (``DESC NULLS LAST``), which
+    SQLite's ``CREATE INDEX`` cannot express and does not need (its DESC puts NULLs last).
+    """
+    # Job names and run ids sort byte-wise everywhere, as in the memory store (the default
+    # collation of a PostgreSQL database may order "a_b" and "aB" differently).
+    key = String().with_variant(String(collation="C"), "postgresql")
+    jobs = Table(
+        f"{prefix}jobs",
+        metadata,
+        Column("name", key, primary_key=True),
+        Column("owner", key, nullable=True),
+        Column("kind", String(), nullable=False),
+        Column("target", Text(), nullable=False),
+        Column("trigger", Text(), nullable=False),  # Trigger.to_state() as JSON
+        Column("executor", String(), nullable=False),
+        Column("args", LargeBinary(), nullable=True),  # pickle protocol 5
+        Column("kwargs", LargeBinary(), nullable=True),  # pickle protocol 5
+        # timeout, max_instances, coalesce, misfire_grace_time, retries, retry_delay,
+        # parameters, as JSON: options change more often than the table layout should
+        Column("options", Text(), nullable=False),
+        Column("paused", Boolean(), nullable=False),
+        Column("next_run_time", Double(), nullable=True),  # POSIX seconds
+        Column("created_at", Double(), nullable=True),
+        Column("updated_at", Double(), nullable=True),
+        Column("version", Integer(), nullable=False),  # _rows.JOB_STATE_VERSION
+    )
+    Index(f"{prefix}jobs_owner", jobs.c.owner)
+    Index(f"{prefix}jobs_next_run_time", jobs.c.next_run_time)
+
+    runs = Table(
+        f"{prefix}runs",
+        metadata,
+        Column("id", key, primary_key=True),
+        Column("job_name", key, nullable=False),
+        Column("owner", key, nullable=True),
+        Column("status", String(), nullable=False),
+        Column("scheduled_ts", Double(), nullable=False),
+        Column("started_ts", Double(), nullable=True),
+        Column("finished_ts", Double(), nullable=True),
+        Column("output", Text(), nullable=True),
+        Column("error", Text(), nullable=True),
+        Column("attempt", Integer(), nullable=False),
+        Column("output_path", Text(), nullable=True),
+    )
+    order: tuple[ColumnElement[Any], ...]
+    if dialect == "postgresql":
+        order = (
+            runs.c.scheduled_ts.desc(),
+            runs.c.started_ts.desc().nulls_last(),
+            runs.c.id.desc(),
+        )
+    else:
+        order = (runs.c.scheduled_ts, runs.c.started_ts, runs.c.id)
+    # (job_name, order) serves get_runs(job) and the retention prune from the index alone.
+    Index(f"{prefix}runs_job", runs.c.job_name, *order)
+    Index(f"{prefix}runs_owner", runs.c.owner, *order)
+    Index(f"{prefix}runs_status", runs.c.status, runs.c.owner)
+
+    meta = Table(
+        f"{prefix}meta",
+        metadata,
+        Column("key", String(64), primary_key=True),
+        Column("value", BigInteger(), nullable=False),
+    )
+    return Tables(jobs, runs, meta)
+
+
+# -- engine set-up ----------------------------------------------------------------------------
+
+
+class EngineSettings:
+    """What the event hooks of one engine apply to its connections (changeable later)."""
+
+    def __init__(self, busy_ms: int) -> None:
+        self.busy_ms = busy_ms
+
+
+#: engines whose event hooks are installed (a shared engine gets them once)
+_HOOKED: weakref.WeakKeyDictionary[Engine, EngineSettings] = weakref.WeakKeyDictionary()
+BEGIN_OPTION = "nbsched_sqlite_begin"
+_APPLIED = "nbsched_busy_ms"
+
+
+def is_memory_sqlite(url: URL) -> bool:
+    db = url.database or ""
+    return db in ("", ":memory:") or "mode=memory" in db
+
+
+def _setup_sqlite_connection(dbapi_conn: Any, busy_ms: int) -> None:
+    # sqlite3's own transaction handling (legacy mode before Python 3.12) does not BEGIN for
+    # SELECTs and DDL; turn it off and let the "begin" hook emit BEGIN (SQLAlchemy docs,
+    # "Transactions with SQLite and the sqlite3 driver").
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")  # first: the next pragma may wait
+        cursor.execute("PRAGMA journal_mode = WAL")  # persistent; a no-op once the file is WAL
+        cursor.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; no fsync per commit
+    finally:
+        cursor.close()
+
+
+def install_hooks(engine: Engine, busy_ms: int) -> EngineSettings:
+    settings = _HOOKED.get(engine)
+    if settings is not None:
+        return settings
+    settings = _HOOKED[engine] = EngineSettings(busy_ms)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, record: Any) -> None:
+            _setup_sqlite_connection(dbapi_conn, settings.busy_ms)
+            record.info[_APPLIED] = settings.busy_ms
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            info = conn.connection.info
+            applied = info.get(_APPLIED)
+            if applied is None:  # pooled before we hooked a caller's engine
+                _setup_sqlite_connection(conn.connection.dbapi_connection, settings.busy_ms)
+            elif applied != settings.busy_ms:  # busy_timeout was changed since
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {settings.busy_ms}")
+            info[_APPLIED] = settings.busy_ms
+            conn.exec_driver_sql(conn.get_execution_options().get(BEGIN_OPTION, "BEGIN"))
+
+    elif engine.dialect.name == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _on_pg_connect(dbapi_conn: Any, record: Any) -> None:
+            # a row lock held by a stuck transaction elsewhere fails after busy_timeout, as a
+            # locked SQLite file does, instead of hanging the scheduler (0 would mean "wait
+            # forever" to PostgreSQL)
+            autocommit = dbapi_conn.autocommit
+            dbapi_conn.autocommit = True
+            cursor = dbapi_conn.cursor()
+            try:
+                cursor.execute(f"SET lock_timeout = {max(1, settings.busy_ms)}")
+            finally:
+                cursor.close()
+                dbapi_conn.autocommit = autocommit
+
+    return settings
+
+
+def busy_ms_from(busy_timeout: object) -> int:
+    if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, int | float):
+        raise InvalidArgumentError(f"busy_timeout must be seconds, got {busy_timeout!r}")
+    if not busy_timeout >= 0:
+        raise InvalidArgumentError(f"busy_timeout must be >= 0 seconds, got {busy_timeout}")
+    return round(busy_timeout * 1000)
+
+
+def create_engine_for(url: URL) -> Engine:
+    kwargs: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite" and is_memory_sqlite(url):
+        # one connection shared by every thread, or each thread would see its own database
+        kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    elif url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        kwargs["connect_args"] = {"connect_timeout": 10}  # not the OS's minutes-long default
+    return create_engine(url, **kwargs)
+
+
+def db_message(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc)
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return type(orig if orig is not None else exc).__name__

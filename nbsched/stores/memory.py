@@ -1,0 +1,236 @@
+"""MemoryJobStore: jobs and run history in dicts, gone when the process ends.
+
+Used when ``Scheduler(db_url=None)`` and by tests. It keeps job objects as they are (arguments
+are neither pickled nor copied), so a thread job may take arguments that cannot be pickled.
+
+Costs, for a scheduler that writes thousands of runs a second and may hold 10k idle jobs:
+
+* a job costs one dict entry; history structures exist only for jobs that have runs;
+* the history of a job is a list sorted oldest to newest by the same key the SQL store sorts
+  by, so "the newest ``retention``" means the same thing in every store. New runs almost
+  always sort last (one comparison and an append); replacing a run by id finds it by bisection;
+  pruning drops a slice from the front. ``write_runs`` is therefore O(batch) in practice;
+* a set of the ids still ``running`` makes ``finish_stale_runs`` O(running runs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import threading
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
+
+from ..abc import ALL_OWNERS, JobStore
+from ..errors import ConflictingJobError, InvalidArgumentError, JobLookupError
+from ..jobs import Job, Run, RunStatus
+
+__all__ = ["MemoryJobStore"]
+
+_NO_START = float("-inf")
+
+
+def run_sort_key(run: Run) -> tuple[float, float, str]:
+    """Oldest-to-newest order of runs: ``scheduled_ts``, then ``started_ts`` (a run that never
+    started sorts before one that did), then ``id`` (so that the order is total)."""
+    started = run.started_ts
+    return (run.scheduled_ts, _NO_START if started is None else started, run.id)
+
+
+def check_retention(retention: int) -> int:
+    """Validate the ``retention`` argument of a store."""
+    if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
+        raise InvalidArgumentError(
+            f"retention must be a positive number of runs per job, got {retention!r}"
+        )
+    return retention
+
+
+def check_limit(limit: int) -> int:
+    """Validate the ``limit`` argument of ``get_runs``."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InvalidArgumentError(f"limit must be a number >= 0, got {limit!r}")
+    return limit
+
+
+def _owner_matches(owner: Any, value: str | None) -> bool:
+    return owner is ALL_OWNERS or value == owner
+
+
+class MemoryJobStore(JobStore):
+    """Keeps jobs and runs in memory; every method is thread-safe (one lock).
+
+    :param retention: how many runs to keep per job (the newest)
+    """
+
+    is_shared = False
+
+    def __init__(self, *, retention: int = 1000) -> None:
+        self.retention = check_retention(retention)
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._runs: dict[str, Run] = {}  # id -> run
+        self._history: dict[str, list[Run]] = {}  # job name -> runs, oldest first
+        self._running: set[str] = set()  # ids of runs whose status is running
+        self._changes = 0
+
+    def __repr__(self) -> str:
+        return f"MemoryJobStore(retention={self.retention})"
+
+    def describe(self) -> str:
+        """Where the jobs are, for status displays."""
+        return "memory"
+
+    def open(self) -> None:
+        """Nothing to do; present for the contract."""
+
+    def close(self) -> None:
+        """Nothing to release; the data stays until the store is garbage-collected."""
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _stored(job: Job, created_at: datetime | None) -> Job:
+        if job.unbound or job.created_at != created_at:
+            job = dataclasses.replace(job, unbound=False, created_at=created_at)
+        return job
+
+    def add_job(self, job: Job, *, replace_existing: bool = False) -> None:
+        with self._lock:
+            old = self._jobs.get(job.name)
+            if old is not None and not replace_existing:
+                raise ConflictingJobError(job.name)
+            created = job.created_at if old is None or old.created_at is None else old.created_at
+            self._jobs[job.name] = self._stored(job, created)
+            self._changes += 1
+
+    def update_job(self, job: Job) -> None:
+        with self._lock:
+            old = self._jobs.get(job.name)
+            if old is None:
+                raise JobLookupError(job.name, self._jobs)
+            created = job.created_at if old.created_at is None else old.created_at
+            self._jobs[job.name] = self._stored(job, created)
+            self._changes += 1
+
+    def remove_job(self, name: str) -> None:
+        with self._lock:
+            if name not in self._jobs:
+                raise JobLookupError(name, self._jobs)
+            del self._jobs[name]
+            for run in self._history.pop(name, ()):
+                del self._runs[run.id]
+                self._running.discard(run.id)
+            self._changes += 1
+
+    def get_job(self, name: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(name)
+
+    def get_jobs(self, owner: Any = ALL_OWNERS) -> list[Job]:
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if _owner_matches(owner, j.owner)]
+        jobs.sort(key=lambda j: j.name)
+        return jobs
+
+    def set_next_run_times(self, updates: Sequence[tuple[str, float | None]]) -> None:
+        # Not a change for change_marker(): this is the scheduler's own bookkeeping (see
+        # SQLAlchemyJobStore.change_marker).
+        with self._lock:
+            jobs = self._jobs
+            for name, ts in updates:
+                job = jobs.get(name)
+                if job is not None:
+                    nrt = None if ts is None else datetime.fromtimestamp(ts, UTC)
+                    jobs[name] = dataclasses.replace(job, next_run_time=nrt)
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def write_runs(self, runs: Sequence[Run]) -> None:
+        with self._lock:
+            touched: set[str] = set()
+            for run in runs:
+                self._put_run(run)
+                touched.add(run.job_name)
+            for name in touched:
+                self._prune(name)
+
+    def _put_run(self, run: Run) -> None:
+        old = self._runs.get(run.id)
+        key = run_sort_key(run)
+        if old is not None:
+            history = self._history[old.job_name]
+            i = bisect_left(history, run_sort_key(old), key=run_sort_key)
+            if old.job_name == run.job_name and run_sort_key(old) == key:
+                history[i] = run  # the usual case: same run, new status
+            else:
+                del history[i]
+                if not history:
+                    del self._history[old.job_name]
+                self._insert(run, key)
+        else:
+            self._insert(run, key)
+        self._runs[run.id] = run
+        if run.status is RunStatus.running:
+            self._running.add(run.id)
+        else:
+            self._running.discard(run.id)
+
+    def _insert(self, run: Run, key: tuple[float, float, str]) -> None:
+        history = self._history.get(run.job_name)
+        if history is None:
+            self._history[run.job_name] = [run]
+        elif run_sort_key(history[-1]) < key:
+            history.append(run)  # almost always: runs are written in time order
+        else:
+            insort(history, run, key=run_sort_key)
+
+    def _prune(self, name: str) -> None:
+        history = self._history.get(name)
+        if history is None:
+            return
+        excess = len(history) - self.retention
+        if excess > 0:
+            for run in history[:excess]:
+                del self._runs[run.id]
+                self._running.discard(run.id)
+            del history[:excess]
+
+    def get_runs(
+        self, job_name: str | None = None, *, owner: Any = ALL_OWNERS, limit: int = 50
+    ) -> list[Run]:
+        check_limit(limit)
+        with self._lock:
+            newest_first: Iterable[Run]
+            if job_name is not None:
+                newest_first = reversed(self._history.get(job_name, ()))
+            else:
+                histories: Iterable[list[Run]] = self._history.values()
+                if owner is ALL_OWNERS:
+                    # Only a job whose newest run is among the ``limit`` newest newest-runs
+                    # can have a run in the answer: merge those few instead of every job.
+                    histories = heapq.nlargest(limit, histories, key=lambda h: run_sort_key(h[-1]))
+                newest_first = heapq.merge(
+                    *(reversed(h) for h in histories), key=run_sort_key, reverse=True
+                )
+            matching: Iterator[Run] = (r for r in newest_first if _owner_matches(owner, r.owner))
+            return list(islice(matching, limit))
+
+    def finish_stale_runs(self, owner: Any, status: RunStatus, error: str, now: float) -> int:
+        with self._lock:
+            stale = [
+                self._runs[i] for i in self._running if _owner_matches(owner, self._runs[i].owner)
+            ]
+            for run in stale:
+                self._put_run(dataclasses.replace(run, status=status, error=error, finished_ts=now))
+            return len(stale)
+
+    # -- change detection -------------------------------------------------------------------
+
+    def change_marker(self) -> int:
+        """A counter of job additions, updates and removals (``set_next_run_times`` does not
+        count: it is the scheduler's own bookkeeping)."""
+        return self._changes
