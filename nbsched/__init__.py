@@ -41,6 +41,7 @@ from .scheduler import Scheduler as Scheduler
 from .triggers import CronTrigger as CronTrigger
 from .triggers import DateTrigger as DateTrigger
 from .triggers import IntervalTrigger as IntervalTrigger
+from .triggers import OrTrigger as OrTrigger
 from .triggers import parse_trigger as parse_trigger
 
 # A library logs; the application decides where logs go. Without a handler, Python's
@@ -57,6 +58,7 @@ __all__ = [
     "IntervalTrigger",
     "CronTrigger",
     "DateTrigger",
+    "OrTrigger",
     "parse_trigger",
     "Event",
     "JobAdded",

@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import _capture
 from ._clock import SystemClock
@@ -73,6 +72,7 @@ from .events import (
 from .executors.thread import ThreadJobExecutor
 from .jobs import CellTarget, Job, Run, RunStatus
 from .triggers import parse_trigger
+from .triggers._zones import resolve_zone
 
 __all__ = ["Scheduler"]
 
@@ -164,7 +164,7 @@ class Scheduler:
             store = _make_store(db_url, retention)
         self._store = store
         self._clock = clock or SystemClock()
-        self._tz = _zone(timezone)
+        self._tz = resolve_zone(timezone)
         self.owner = owner
         self.max_workers = max_workers
         self._resolver = resolver
@@ -1067,27 +1067,6 @@ def _make_store(db_url: str | None, retention: int) -> JobStore:
 def _describe_store(store: JobStore) -> str:
     describe = getattr(store, "describe", None)
     return describe() if callable(describe) else type(store).__name__
-
-
-def _zone(timezone: str | tzinfo | None) -> tzinfo:
-    if isinstance(timezone, tzinfo):
-        return timezone
-    if timezone is None:
-        import tzlocal
-
-        try:
-            timezone = tzlocal.get_localzone_name() or "UTC"
-        except Exception:  # no zone configured (containers): UTC is the honest default
-            timezone = "UTC"
-    try:
-        return ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        import zoneinfo
-
-        hint = did_you_mean(timezone, zoneinfo.available_timezones())
-        raise InvalidArgumentError(
-            f"Unknown time zone {timezone!r}{hint}; use an IANA name like 'Europe/Paris'"
-        ) from None
 
 
 def _check_name(name: object) -> None:

@@ -1,0 +1,165 @@
+"""``DateTrigger``: fire once, at a date and time or a delay after the job is added."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from .._marshal import register_trigger
+from ..abc import Trigger
+from ..errors import InvalidArgumentError
+from ._base import STATE_VERSION, format_local, iso, require_aware, restore, to_aware
+from ._durations import format_duration
+from ._zones import local_datetime, resolve_zone, zone_name
+
+__all__ = ["DateTrigger"]
+
+
+@register_trigger
+class DateTrigger(Trigger):
+    """Fires once: at ``run_date``, or ``delay`` after the job is added.
+
+    Give exactly one of ``run_date`` and ``delay``. A ``delay`` trigger (``"in 10
+    minutes"``, :meth:`after`) is fixed by :meth:`anchor`, which the scheduler calls when
+    the job is added; before that, :meth:`next_fire_time` measures the delay from the
+    ``after`` it is asked about.
+
+    :param run_date: aware datetime, ISO 8601 string, or naive datetime meaning a wall time
+        in ``timezone`` (a nonexistent one means the first valid instant after it, a repeated
+        one its first occurrence)
+    :param timezone: IANA zone name or tzinfo, for naive ``run_date`` and for display;
+        ``None`` means the machine's local zone
+    :param delay: seconds or ``timedelta`` (greater than zero)
+    :raises InvalidArgumentError: both or neither of ``run_date`` and ``delay``, or a
+        non-positive delay
+    :raises TriggerParseError: unknown zone, or a string that is not an ISO date/time
+    """
+
+    type_name = "date"
+    __slots__ = ("_tz", "_run_date", "_delay", "_run_ts", "_delay_s")
+
+    def __init__(
+        self,
+        run_date: datetime | str | None = None,
+        *,
+        timezone: str | tzinfo | None = None,
+        delay: float | timedelta | None = None,
+    ) -> None:
+        if (run_date is None) == (delay is None):
+            raise InvalidArgumentError(
+                "DateTrigger needs exactly one of run_date (when) and delay (how long after "
+                "the job is added)"
+            )
+        self._tz = resolve_zone(timezone)
+        self._run_date = to_aware(run_date, self._tz, "run_date")
+        self._delay = None if delay is None else _positive_delay(delay)
+        self._run_ts = None if self._run_date is None else self._run_date.timestamp()
+        self._delay_s = None if self._delay is None else self._delay.total_seconds()
+
+    @classmethod
+    def after(
+        cls, delay: float | timedelta, *, timezone: str | tzinfo | None = None
+    ) -> DateTrigger:
+        """A trigger firing once, ``delay`` (seconds or ``timedelta``) after the job is
+        added: ``DateTrigger.after(600)`` is ``"in 10 minutes"``."""
+        return cls(delay=delay, timezone=timezone)
+
+    # -- values -----------------------------------------------------------------------------
+
+    @property
+    def run_date(self) -> datetime | None:
+        """When it fires (in :attr:`timezone`), or ``None`` until a delay is anchored."""
+        return self._run_date
+
+    @property
+    def delay(self) -> timedelta | None:
+        """The delay still to be anchored, or ``None``."""
+        return self._delay
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The zone :attr:`run_date` is shown in."""
+        return self._tz
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self._run_ts, self._delay, zone_name(self._tz))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DateTrigger):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((self.type_name, self._key()))
+
+    def __repr__(self) -> str:
+        zone = f"timezone={zone_name(self._tz)!r}"
+        if self._run_date is None:
+            return f"DateTrigger(delay={self._delay_s!r}, {zone})"
+        return f"DateTrigger({iso(self._run_date)!r}, {zone})"
+
+    # -- fire times -------------------------------------------------------------------------
+
+    def next_fire_time(self, after: datetime) -> datetime | None:
+        """``run_date`` if it is strictly after ``after``, else ``None`` (local time with a
+        fixed UTC offset, like :meth:`CronTrigger.next_fire_time`)."""
+        ts = self.next_fire_ts(require_aware(after))
+        return None if ts is None else local_datetime(ts, self._tz)
+
+    def next_fire_ts(self, after: float) -> float | None:
+        if self._run_ts is None:
+            assert self._delay_s is not None
+            return after + self._delay_s
+        return self._run_ts if self._run_ts > after else None
+
+    def anchor(self, now: datetime) -> DateTrigger:
+        """Turn a delay into the date ``now + delay``; a dated trigger is returned as is."""
+        if self._delay is None:
+            return self
+        require_aware(now)
+        # in UTC: ``zoned + timedelta`` would move the wall clock, not elapsed time
+        return DateTrigger(now.astimezone(UTC) + self._delay, timezone=self._tz)
+
+    # -- words and state --------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """``"Once, at 2026-12-01 09:00 (Europe/Paris)"`` or ``"Once, in 10 minutes"``."""
+        if self._run_date is None:
+            assert self._delay is not None
+            return f"Once, in {format_duration(self._delay)}"
+        return f"Once, at {format_local(self._run_date)} ({zone_name(self._tz)})"
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "type": self.type_name,
+            "run_date": iso(self._run_date),
+            "delay": self._delay_s,
+            "timezone": zone_name(self._tz),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> DateTrigger:
+        return restore(
+            cls.type_name,
+            state,
+            lambda: cls(
+                state.get("run_date"), timezone=state["timezone"], delay=state.get("delay")
+            ),
+        )
+
+
+def _positive_delay(delay: float | timedelta) -> timedelta:
+    if isinstance(delay, timedelta):
+        value = delay
+    elif isinstance(delay, int | float) and not isinstance(delay, bool) and math.isfinite(delay):
+        value = timedelta(seconds=delay)
+    else:
+        raise InvalidArgumentError(f"delay must be seconds or a timedelta, got {delay!r}")
+    if value <= timedelta(0):
+        raise InvalidArgumentError(
+            f"delay must be longer than zero, got {value.total_seconds()!r} s"
+        )
+    return value

@@ -1,0 +1,220 @@
+"""``IntervalTrigger``: every N seconds of elapsed time.
+
+Fire times are ``start + k * interval`` for ``k = 0, 1, 2, ...`` -- computed from the start
+every time, never by adding to the previous fire time or to "now", so nothing drifts and a
+late or missed run does not shift the schedule.
+
+Arithmetic is on absolute time (UTC), never on wall clocks: in Python, ``aware + timedelta``
+moves the *wall* time and keeps the zone, which across a DST change gives an interval one
+hour too long or too short (APScheduler 4's ``IntervalTrigger`` skips the repeated hour for
+exactly this reason). So a 1-hour interval stays exactly 3600 s apart across DST, and a
+1-day interval started at 09:00 fires at 08:00 or 10:00 local after a change; use a cron
+trigger (``"daily at 09:00"``) to keep a wall-clock time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from .._marshal import register_trigger
+from ..abc import Trigger
+from ..errors import InvalidArgumentError
+from ._base import STATE_VERSION, format_local, iso, require_aware, restore, to_aware
+from ._durations import format_duration
+from ._zones import resolve_zone
+
+__all__ = ["IntervalTrigger"]
+
+#: a fire time closer than this to ``after`` counts as equal to it (float noise; fire times
+#: and datetimes live on a microsecond grid, so real differences are at least 1 µs)
+_EPS = 5e-7
+
+
+@register_trigger
+class IntervalTrigger(Trigger):
+    """Fires every ``interval`` of elapsed time, at ``start + k * interval`` (``k >= 0``).
+
+    ``start`` is normally left out: :meth:`anchor` (called by the scheduler when the job is
+    added) sets it to "now", so ``every 10s`` added at T fires first at T + 10 s. An
+    unanchored trigger measures from whatever ``after`` it is asked about, i.e. its
+    :meth:`next_fire_time` is ``after + interval``.
+
+    :param interval: seconds (``int``/``float``) or a ``timedelta``; rounded to microseconds
+        and greater than zero
+    :param start: the first fire time (aware datetime, ISO string, or naive = the machine's
+        local zone); ``None`` until anchored
+    :param end: no fire time is later than this (inclusive)
+    :raises InvalidArgumentError: a non-positive interval, or ``end`` before ``start``
+    """
+
+    type_name = "interval"
+    __slots__ = ("_interval", "_start", "_end", "_iv", "_start_ts", "_end_ts")
+
+    def __init__(
+        self,
+        interval: float | timedelta,
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+    ) -> None:
+        if isinstance(interval, timedelta):
+            delta = interval
+        elif isinstance(interval, int | float) and not isinstance(interval, bool):
+            if not math.isfinite(interval):
+                raise InvalidArgumentError(f"interval must be a finite number, got {interval!r}")
+            delta = timedelta(seconds=interval)
+        else:
+            raise InvalidArgumentError(
+                f"interval must be seconds or a timedelta, got {type(interval).__name__}"
+            )
+        if delta <= timedelta(0):
+            raise InvalidArgumentError(
+                f"interval must be longer than zero, got {delta.total_seconds()!r} s; "
+                "use e.g. 10 (seconds) or timedelta(minutes=5)"
+            )
+        local = resolve_zone(None)
+        self._interval = delta
+        # normalized to UTC: fire times are absolute and returned in UTC
+        self._start = _utc(to_aware(start, local, "start"))
+        self._end = _utc(to_aware(end, local, "end"))
+        if self._start is not None and self._end is not None and self._end < self._start:
+            raise InvalidArgumentError(
+                f"end ({self._end.isoformat()}) is before start ({self._start.isoformat()})"
+            )
+        # the float copies used by the scheduler's hot path (next_fire_ts)
+        self._iv = delta.total_seconds()
+        self._start_ts = None if self._start is None else self._start.timestamp()
+        self._end_ts = None if self._end is None else self._end.timestamp()
+
+    # -- values -----------------------------------------------------------------------------
+
+    @property
+    def interval(self) -> timedelta:
+        """The time between two fire times."""
+        return self._interval
+
+    @property
+    def start(self) -> datetime | None:
+        """The first fire time (UTC), or ``None`` before :meth:`anchor`."""
+        return self._start
+
+    @property
+    def end(self) -> datetime | None:
+        """The latest possible fire time (UTC), or ``None``."""
+        return self._end
+
+    @property
+    def timezone(self) -> tzinfo | None:
+        """``None``: elapsed time does not depend on a zone."""
+        return None
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self._interval, self._start, self._end)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, IntervalTrigger):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((self.type_name, self._key()))
+
+    def __repr__(self) -> str:
+        args = [repr(self._iv)]
+        if self._start is not None:
+            args.append(f"start={iso(self._start)!r}")
+        if self._end is not None:
+            args.append(f"end={iso(self._end)!r}")
+        return f"IntervalTrigger({', '.join(args)})"
+
+    # -- fire times -------------------------------------------------------------------------
+
+    def next_fire_time(self, after: datetime) -> datetime | None:
+        """The first ``start + k * interval`` strictly after ``after`` (exact integer
+        microsecond arithmetic), or ``None`` past ``end``.
+
+        :param after: an aware datetime
+        """
+        require_aware(after)
+        after = after.astimezone(UTC)
+        start = after if self._start is None else self._start
+        if after < start:
+            fire = start
+        else:
+            # timedelta // timedelta is an exact integer division on microseconds
+            k = (after - start) // self._interval + 1
+            fire = start + self._interval * k
+        if self._end is not None and fire > self._end:
+            return None
+        return fire
+
+    def next_fire_ts(self, after: float) -> float | None:
+        """Float version of :meth:`next_fire_time` for the scheduler's hot path; agrees with
+        it to well under a microsecond."""
+        start = self._start_ts
+        iv = self._iv
+        if start is None:
+            fire = after + iv
+        elif after < start:
+            fire = start
+        else:
+            k = (after - start) // iv + 1.0
+            fire = start + k * iv
+            # guard the floor against float rounding either way
+            if fire - after < _EPS:
+                fire = start + (k + 1.0) * iv
+            elif fire - iv - after >= _EPS:
+                fire -= iv
+        end = self._end_ts
+        if end is not None and fire > end + _EPS:
+            return None
+        return fire
+
+    def anchor(self, now: datetime) -> IntervalTrigger:
+        """A copy starting at ``now`` when no start was given, else ``self``. The scheduler
+        then asks for the first fire time strictly after ``now``: ``now + interval``."""
+        if self._start is not None:
+            return self
+        require_aware(now)
+        if self._end is not None and now > self._end:
+            now = self._end  # already over: it never fires, and the caller will be told so
+        return IntervalTrigger(self._interval, start=now, end=self._end)
+
+    # -- words and state --------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """``"Every 10 seconds"``, ``"Every hour"``, ``"Every 1 hour and 30 minutes"``."""
+        words = format_duration(self._interval)
+        if words in ("1 second", "1 minute", "1 hour"):
+            text = f"Every {words[2:]}"  # "Every hour", as cron-descriptor says
+            # (but not "Every day": parse_trigger reads that as daily at midnight, on the
+            # wall clock, while this is 24 h of elapsed time)
+        else:
+            text = f"Every {words}"
+        if self._end is not None:
+            text += f", until {format_local(self._end)} UTC"
+        return text
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "type": self.type_name,
+            "interval": self._iv,
+            "start": iso(self._start),
+            "end": iso(self._end),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> IntervalTrigger:
+        return restore(
+            cls.type_name,
+            state,
+            lambda: cls(state["interval"], start=state.get("start"), end=state.get("end")),
+        )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
