@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__ as __version__
 from .errors import ConflictingJobError as ConflictingJobError
@@ -20,29 +20,64 @@ from .errors import StateVersionError as StateVersionError
 from .errors import StoreError as StoreError
 from .errors import TargetLookupError as TargetLookupError
 from .errors import TriggerParseError as TriggerParseError
-from .events import Event as Event
-from .events import JobAdded as JobAdded
-from .events import JobBound as JobBound
-from .events import JobPaused as JobPaused
-from .events import JobRemoved as JobRemoved
-from .events import JobResumed as JobResumed
-from .events import JobUpdated as JobUpdated
-from .events import RunFinished as RunFinished
-from .events import RunStarted as RunStarted
-from .events import SchedulerFault as SchedulerFault
-from .events import SchedulerRecovered as SchedulerRecovered
-from .events import SchedulerStarted as SchedulerStarted
-from .events import SchedulerStopped as SchedulerStopped
-from .jobs import CellTarget as CellTarget
-from .jobs import Job as Job
-from .jobs import Run as Run
-from .jobs import RunStatus as RunStatus
-from .scheduler import Scheduler as Scheduler
-from .triggers import CronTrigger as CronTrigger
-from .triggers import DateTrigger as DateTrigger
-from .triggers import IntervalTrigger as IntervalTrigger
-from .triggers import OrTrigger as OrTrigger
-from .triggers import parse_trigger as parse_trigger
+
+if TYPE_CHECKING:
+    from .events import Event as Event
+    from .events import JobAdded as JobAdded
+    from .events import JobBound as JobBound
+    from .events import JobPaused as JobPaused
+    from .events import JobRemoved as JobRemoved
+    from .events import JobResumed as JobResumed
+    from .events import JobUpdated as JobUpdated
+    from .events import RunFinished as RunFinished
+    from .events import RunStarted as RunStarted
+    from .events import SchedulerFault as SchedulerFault
+    from .events import SchedulerRecovered as SchedulerRecovered
+    from .events import SchedulerStarted as SchedulerStarted
+    from .events import SchedulerStopped as SchedulerStopped
+    from .jobs import CellTarget as CellTarget
+    from .jobs import Job as Job
+    from .jobs import Run as Run
+    from .jobs import RunStatus as RunStatus
+    from .scheduler import Scheduler as Scheduler
+    from .triggers import CronTrigger as CronTrigger
+    from .triggers import DateTrigger as DateTrigger
+    from .triggers import IntervalTrigger as IntervalTrigger
+    from .triggers import OrTrigger as OrTrigger
+    from .triggers import parse_trigger as parse_trigger
+
+# Everything but the errors is imported on first use: worker processes import the package
+# (forkserver preloads nbsched._worker), and they need none of the engine.
+_LAZY = {
+    **dict.fromkeys(
+        ["Event", "JobAdded", "JobBound", "JobPaused", "JobRemoved", "JobResumed",
+         "JobUpdated", "RunFinished", "RunStarted", "SchedulerFault", "SchedulerRecovered",
+         "SchedulerStarted", "SchedulerStopped"],
+        "events",
+    ),
+    **dict.fromkeys(["CellTarget", "Job", "Run", "RunStatus"], "jobs"),
+    "Scheduler": "scheduler",
+    **dict.fromkeys(
+        ["CronTrigger", "DateTrigger", "IntervalTrigger", "OrTrigger", "parse_trigger"],
+        "triggers",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbsched' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # next time, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 # A library logs; the application decides where logs go. Without a handler, Python's
 # "last resort" handler would print nbsched's warnings to stderr -- into whatever notebook

@@ -330,8 +330,11 @@ class Scheduler:
         _check_name(name)
         executor_obj = self._executor(executor)
         trig = self._trigger(trigger)
-        now = self._clock.time()
-        trig = trig.anchor(datetime.fromtimestamp(now, self._tz))
+        anchor = datetime.fromtimestamp(self._clock.time(), self._tz)
+        # "now" as the datetime says it (microseconds): an interval anchored at a rounded-up
+        # "now" would otherwise see its own start as still ahead and fire at once.
+        now = anchor.timestamp()
+        trig = trig.anchor(anchor)
         first = trig.next_fire_ts(now)
         if first is None:
             raise InvalidArgumentError(

@@ -1,46 +1,49 @@
-"""`make demo`: a headless quick start that schedules a few jobs and prints their runs."""
+"""`make demo`: run the quick-start notebook headless and print what each cell showed.
+
+The notebook runs in a real kernel (through nbclient), against a throw-away SQLite store, so
+the demo neither needs nor touches your own nbsched jobs.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
-import time
 from pathlib import Path
 
-from nbsched import RunStatus, Scheduler
+import nbformat
+from nbclient import NotebookClient
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
 
 
-def greet(who: str) -> None:
-    print(f"hello, {who}!")
+def _text(output: dict) -> str:
+    if output.get("output_type") == "stream":
+        return output.get("text", "")
+    if output.get("output_type") == "error":
+        return f"{output['ename']}: {output['evalue']}\n"
+    data = output.get("data", {})
+    return data.get("text/plain", "") + "\n" if "text/plain" in data else ""
 
 
-def flaky() -> None:
-    raise RuntimeError("this job fails on purpose")
-
-
-def main() -> None:
+def main() -> int:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
     with tempfile.TemporaryDirectory() as tmp:
-        db = f"sqlite:///{Path(tmp) / 'demo.db'}"
-        print(f"store: {db}")
-        with Scheduler(db, timezone="UTC") as s:
-            s.add_job(greet, "every 1s", name="greet", args=("nbsched",))
-            s.add_job(flaky, "every 2s", name="flaky", retries=1)
-            s.add_job("json:dumps", "*/5 * * * *", name="cron-job", args=({"a": 1},))
-            print("\njobs:")
-            for job in s.get_jobs():
-                print(f"  {job.name:10} {job.schedule:40} next {job.next_run_time:%H:%M:%S}")
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                runs = s.get_runs(limit=100)
-                if sum(r.status is RunStatus.succeeded for r in runs) >= 3 and any(
-                    r.status is RunStatus.failed for r in runs
-                ):
-                    break
-                time.sleep(0.2)
-            print("\nruns (newest first):")
-            for r in s.get_runs(limit=10):
-                detail = r.output.strip() or (r.error or "").strip().splitlines()[-1:]
-                print(f"  {r.job_name:10} {r.status.value:10} {r.scheduled_for:%H:%M:%S}  {detail}")
+        os.environ["NBSCHED_DB_URL"] = f"sqlite:///{Path(tmp) / 'demo.db'}"
+        os.environ["JPY_SESSION_NAME"] = str(NOTEBOOK)
+        print(f"Running {NOTEBOOK.name} headless (store: {os.environ['NBSCHED_DB_URL']})\n")
+        client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": tmp}})
+        client.execute()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        print("In  │ " + cell.source.replace("\n", "\n    │ "))
+        shown = "".join(_text(o) for o in cell.get("outputs", [])).rstrip()
+        if shown:
+            print("Out │ " + shown.replace("\n", "\n    │ "))
+        print()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

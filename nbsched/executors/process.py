@@ -49,6 +49,12 @@ output printed so far, then SIGTERMs the worker's group; the pool thread SIGKILL
 0.5 s later, or as soon as the worker is dead (so grandchildren that ignore SIGTERM die too),
 and starts a replacement worker.
 
+**The main module.** Workers do not import the program's ``__main__`` (multiprocessing's
+spawn and forkserver children normally re-run a script's top level as ``__mp_main__``, so a
+script without an ``if __name__ == "__main__"`` guard would start a scheduler in every worker).
+They do not need it: cloudpickle sends ``__main__`` functions and classes by value. This is
+done by filtering ``multiprocessing.spawn.get_preparation_data`` for the pool thread only.
+
 **Output** goes to a per-worker unlinked temporary file that is the worker's fd 1 and 2 (see
 ``nbsched/_worker.py``): Python and C output and grandchildren's output, in order, nothing in
 the notebook's cells. Up to the last 1 MiB of a run is kept.
@@ -64,7 +70,6 @@ killed. Everywhere: a job's descendants that leave the worker's process group (`
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import multiprocessing as mp
 import os
@@ -82,6 +87,11 @@ from multiprocessing import process as mp_process
 from typing import Any, ClassVar
 
 import cloudpickle
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from .. import _lifecycle, _worker
 from .._reaper import Reaper
@@ -135,6 +145,19 @@ class _Worker:
     def __repr__(self) -> str:
         return f"<worker pid={self.pid} {self.state}{'' if self.ready else ' starting'}>"
 
+    def signal_tree(self, sig: int) -> None:
+        """Signal the worker's whole process group (the worker, the job's children and
+        grandchildren). A worker that has not said hello may not have called setpgid yet,
+        so it is also signalled by pid, but only while it is known not to have exited (a
+        dead worker's pid may already belong to someone else)."""
+        if _HAVE_KILLPG:
+            with contextlib.suppress(OSError):
+                os.killpg(self.pid, sig)
+        if not self.ready or not _HAVE_KILLPG:
+            with contextlib.suppress(Exception):
+                if self.proc.exitcode is None:
+                    os.kill(self.pid, sig)
+
 
 _Report = tuple[RunRequest, RunStatus, str, "str | None", float]
 
@@ -145,6 +168,8 @@ class ProcessJobExecutor(Executor):
     Functions, lambdas and classes defined in notebook cells work: jobs travel with
     cloudpickle. A run that exceeds its timeout, or is cancelled, is killed together with
     everything it started. See the module docstring for how, and what is guaranteed where.
+
+    It can be started again after :meth:`shutdown` (a scheduler that stops and starts).
 
     :param max_workers: the most worker processes alive at once (started on demand)
     :param start_method: ``"forkserver"`` or ``"spawn"``; ``None`` picks forkserver where
@@ -174,20 +199,27 @@ class ProcessJobExecutor(Executor):
         self._on_finished: FinishCallback | None = None
 
         self._lock = threading.Lock()
+        self._started = False
+        #: bumped by every start(): a pool thread of an earlier start stops when it sees it
+        self._generation = 0
+        self._thread: threading.Thread | None = None
+        self._wake_r = self._wake_w = -1
+        self._unregister_exit: Callable[[], None] | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        """The state of one start()..shutdown() cycle (a scheduler may stop and start again)."""
         self._workers: list[_Worker] = []
         self._by_run: dict[str, _Worker] = {}
+        #: process groups of killed workers, with the time their SIGTERM grace ends
+        self._dying_groups: dict[int, float] = {}
         self._pending: deque[tuple[RunRequest, bytes]] = deque()
         self._deferred: list[_Report] = []
         #: workers to start ahead of demand, to replace ones that were killed or crashed
         self._replace = 0
-        self._startup_failures = 0
-        self._started = False
         self._closing = False
         self._shutdown_done = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._wake_r = self._wake_w = -1
         self._reaper = Reaper()
-        self._unregister_exit: Callable[[], None] | None = None
         self._uses_mp_helpers = False
 
     def __repr__(self) -> str:
@@ -201,12 +233,20 @@ class ProcessJobExecutor(Executor):
 
     def start(self, clock: Clock, on_started: StartCallback, on_finished: FinishCallback) -> None:
         """Start the pool thread (which also starts the forkserver in the background, so the
-        first job does not wait for it). Workers and the reaper start on demand."""
+        first job does not wait for it). Workers and the reaper start on demand. After
+        :meth:`shutdown`, starts a fresh pool."""
         with self._lock:
-            if self._started:
+            if self._started and not self._closing:
                 return
-            if self._closing:
-                raise SchedulerNotRunningError("this ProcessJobExecutor was shut down")
+            restart = self._started or self._closing
+        if restart:  # let a shutdown still running elsewhere finish (it is bounded)
+            self._shutdown_done.wait(2.0)
+        with self._lock:
+            if self._started and not self._closing:
+                return  # another thread restarted it meanwhile
+            if restart:
+                self._reset()
+            self._generation += 1
             self._clock, self._on_started, self._on_finished = clock, on_started, on_finished
             self._wake_r, self._wake_w = os.pipe()
             os.set_blocking(self._wake_r, False)
@@ -216,7 +256,8 @@ class ProcessJobExecutor(Executor):
             # The one long-lived thread that creates every worker (research §3.2: PDEATHSIG
             # fires when the creating *thread* exits).
             self._thread = threading.Thread(
-                target=self._run_pool, name="nbsched-procpool", daemon=True
+                target=self._run_pool, args=(self._generation,), name="nbsched-procpool",
+                daemon=True,
             )
             self._thread.start()
         self._unregister_exit = _lifecycle.on_exit(self._exit_hook)
@@ -384,7 +425,12 @@ class ProcessJobExecutor(Executor):
             grace_end = min(deadline, time.monotonic() + SHUTDOWN_GRACE)
             _wait_exited(workers, grace_end)
         for w in workers:  # SIGKILL the groups: grandchildren that ignored SIGTERM
-            _kill_group(w.pid, signal.SIGKILL)
+            w.signal_tree(signal.SIGKILL)
+        with _maybe_lock(self._lock, 0.1):
+            groups, self._dying_groups = list(self._dying_groups), {}
+        for g in groups:
+            _kill_pgid(g, signal.SIGKILL)
+            self._reaper.remove(g)
         for w in workers:  # reap (no zombies: they stall ipykernel's shutdown, research §1)
             with contextlib.suppress(Exception):
                 w.proc.join(max(0.0, deadline - time.monotonic()))
@@ -399,7 +445,9 @@ class ProcessJobExecutor(Executor):
         if self._uses_mp_helpers:
             self._uses_mp_helpers = False
             _release_mp_helpers(deadline)
-        self._reaper.close(max(0.0, deadline - time.monotonic()))
+        # At least a moment for the reaper, even late: it exits as soon as it reads EOF (no
+        # group is left to kill), and an unreaped one would linger as our zombie.
+        self._reaper.close(max(0.1, deadline - time.monotonic()))
         if pool_stopped:
             for fd in (self._wake_r, self._wake_w):
                 if fd >= 0:
@@ -415,14 +463,17 @@ class ProcessJobExecutor(Executor):
 
     # -- the pool thread -------------------------------------------------------------------
 
-    def _run_pool(self) -> None:
+    def _run_pool(self, generation: int) -> None:
+        with self._lock:
+            if self._closing:
+                return
         try:
             self._warm_up()
         except Exception:
             _log.exception("nbsched process pool: could not start the forkserver")
         while True:
             try:
-                if not self._step():
+                if not self._step(generation):
                     return
             except Exception:
                 # This thread must not die while spawn workers live: PDEATHSIG would kill
@@ -452,11 +503,11 @@ class ProcessJobExecutor(Executor):
             with self._marker_env():
                 forkserver.ensure_running()
 
-    def _step(self) -> bool:
+    def _step(self, generation: int) -> bool:
         """One turn of the pool thread: wait for something to happen, then handle it.
-        Returns False when the executor is shutting down."""
+        Returns False when the executor is shutting down (or was restarted)."""
         with self._lock:
-            if self._closing:
+            if self._closing or generation != self._generation:
                 return False
             waitables: dict[Any, tuple[str, _Worker | None]] = {self._wake_r: ("wake", None)}
             for w in self._workers:
@@ -464,6 +515,7 @@ class ProcessJobExecutor(Executor):
                     waitables[w.conn] = ("conn", w)
                 waitables[w.proc.sentinel] = ("exit", w)
             kill_times = [w.kill_at for w in self._workers if w.kill_at is not None]
+            kill_times.extend(self._dying_groups.values())
         reaper_fd = self._reaper.pidfd
         if reaper_fd is not None:
             waitables[reaper_fd] = ("reaper", None)
@@ -477,16 +529,16 @@ class ProcessJobExecutor(Executor):
         except OSError:
             ready = []  # an fd closed under us by shutdown(); the next turn sees _closing
         for obj in ready:
-            kind, w = waitables[obj]
+            kind, who = waitables[obj]
             if kind == "wake":
                 with contextlib.suppress(OSError):
                     os.read(self._wake_r, 4096)
-            elif kind == "conn" and w is not None:
-                self._read_messages(w)
+            elif kind == "conn" and who is not None:
+                self._read_messages(who)
         for obj in ready:  # deaths after messages: a result sent just before exit counts
-            kind, w = waitables[obj]
-            if kind == "exit" and w is not None:
-                self._bury(w)
+            kind, who = waitables[obj]
+            if kind == "exit" and who is not None:
+                self._bury(who)
         self._escalate_kills()
         if self._reaper.pid is not None and not self._reaper.alive():
             self._reaper.ensure_running()  # it died: restart it, re-registering every group
@@ -511,7 +563,6 @@ class ProcessJobExecutor(Executor):
                 self._result_msg(w, msg)
             elif kind == _worker.HELLO:
                 w.ready = True
-                self._startup_failures = 0
 
     def _started_msg(self, w: _Worker, started: float) -> None:
         with self._lock:
@@ -543,16 +594,26 @@ class ProcessJobExecutor(Executor):
         """EOF on a worker's pipe: it is exiting (we killed it, or it crashed)."""
         with self._lock:
             self._close_conn(w)
-            if w.state != _DOOMED:
-                self._doom(w, None, 0.0)
-        # Its run is over, so its descendants must go now; this also releases a spawn
-        # sentinel that a grandchild inherited.
-        _kill_group(w.pid, signal.SIGKILL)
+            if w.state == _DOOMED:
+                return  # killed on purpose: its group gets SIGKILL when its grace ends
+            self._doom(w, None, None)
+        # It crashed: its run is over, so its descendants go now (this also releases a spawn
+        # sentinel that a grandchild inherited).
+        w.signal_tree(signal.SIGKILL)
 
     def _bury(self, w: _Worker) -> None:
         """A worker's exit sentinel fired: kill what is left of its group, reap it, report
         its run as crashed if it had one, and let _fill() replace it."""
-        _kill_group(w.pid, signal.SIGKILL)  # before reaping: the zombie still holds the pgid
+        self._read_messages(w)  # a result it sent right before exiting still counts
+        kill_at = w.kill_at
+        graceful = kill_at is not None and kill_at > time.monotonic()
+        if kill_at is not None and graceful:
+            # Killed on purpose and still in its SIGTERM grace: its children may be cleaning
+            # up. Their group gets SIGKILL when the grace ends (_escalate_kills).
+            with self._lock:
+                self._dying_groups[w.pid] = kill_at
+        else:  # before reaping: a spawn worker's zombie still holds the pgid
+            _kill_pgid(w.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             w.proc.join(1.0)  # the sentinel is ready, so this returns at once
         exitcode = w.proc.exitcode
@@ -571,12 +632,12 @@ class ProcessJobExecutor(Executor):
             if crashed_early and not was_doomed:
                 # It died before it was even set up: the next one would too. Fail what is
                 # queued rather than spawning workers in a loop; the next submit() retries.
-                self._startup_failures += 1
                 failed = [req for req, _ in self._pending]
                 self._pending.clear()
             elif request is not None:
                 self._replace += 1
-        self._reaper.remove(w.pid)
+        if not graceful:
+            self._reaper.remove(w.pid)
         reason = _exit_reason(w.pid, exitcode)
         now = self._now()
         if request is not None:
@@ -590,13 +651,23 @@ class ProcessJobExecutor(Executor):
             self._report(req, RunStatus.crashed, "", error, now)
 
     def _escalate_kills(self) -> None:
+        """SIGKILL the groups whose SIGTERM grace is over."""
         now = time.monotonic()
         with self._lock:
             due = [w for w in self._workers if w.kill_at is not None and w.kill_at <= now]
             for w in due:
                 w.kill_at = None
+            groups = [g for g, t in self._dying_groups.items() if t <= now]
+            for g in groups:
+                del self._dying_groups[g]
         for w in due:  # the worker has not exited yet, so its pgid is still ours to signal
-            _kill_group(w.pid, signal.SIGKILL)
+            w.signal_tree(signal.SIGKILL)
+        for g in groups:
+            # The worker is gone; what is left of its group is its children. (A group with no
+            # member left frees its number, but pids are reused only after a full cycle of
+            # the pid space, not within half a second.)
+            _kill_pgid(g, signal.SIGKILL)
+            self._reaper.remove(g)
 
     def _fill(self) -> None:
         """Start workers for queued runs (and replacements), then dispatch queued runs."""
@@ -605,13 +676,16 @@ class ProcessJobExecutor(Executor):
                 if self._closing:
                     return
                 live = sum(1 for w in self._workers if w.state != _DOOMED)
-                idle = any(w.state == _IDLE for w in self._workers)
-                wanted = (bool(self._pending) and not idle) or self._replace > 0
-                if not wanted or live >= self.max_workers or self._startup_failures >= 3:
-                    self._replace = 0 if live >= self.max_workers else self._replace
+                idle = sum(1 for w in self._workers if w.state == _IDLE)
+                if live >= self.max_workers:
+                    self._replace = 0
                     break
-                if self._replace > 0:
+                if len(self._pending) > idle:
+                    self._replace = max(0, self._replace - 1)
+                elif self._replace > 0:
                     self._replace -= 1
+                else:
+                    break
             if not self._spawn():
                 break
         with self._lock:
@@ -625,42 +699,46 @@ class ProcessJobExecutor(Executor):
         """Start one worker (pool thread only). Returns False if it could not be started."""
         if self._reaper.pid is None or not self._reaper.alive():
             self._reaper.ensure_running()
-        expected_ppid = os.getpid()
-        if self.start_method == "forkserver":
-            from multiprocessing import forkserver
-
-            with self._marker_env():
-                forkserver.ensure_running()
-            expected_ppid = getattr(forkserver._forkserver, "_forkserver_pid", None) or 0
-        out_fd = _open_output_file()
-        parent_conn, child_conn = mp.Pipe(duplex=True)
-        proc = self._ctx.Process(
-            target=_worker.main,
-            args=(child_conn, _worker.InheritFd(out_fd), self._marker, expected_ppid),
-            name="nbsched-worker",
-            daemon=False,  # so that jobs may start multiprocessing children of their own
-        )
+        out_fd: int | None = None
+        parent_conn = child_conn = None
         try:
-            with self._marker_env():
+            expected_ppid = os.getpid()
+            if self.start_method == "forkserver":
+                from multiprocessing import forkserver
+
+                with self._marker_env():
+                    forkserver.ensure_running()
+                expected_ppid = getattr(forkserver._forkserver, "_forkserver_pid", None) or 0
+            out_fd = _open_output_file()
+            parent_conn, child_conn = mp.Pipe(duplex=True)
+            proc = self._ctx.Process(
+                target=_worker.main,
+                args=(child_conn, _worker.InheritFd(out_fd), self._marker, expected_ppid),
+                name="nbsched-worker",
+                daemon=False,  # so that jobs may start multiprocessing children of their own
+            )
+            with self._marker_env(), _without_main_module():
                 proc.start()
         except Exception as exc:
             _log.error("nbsched: cannot start a worker process: %s", exc)
-            parent_conn.close()
-            child_conn.close()
-            os.close(out_fd)
-            with self._lock:
-                self._startup_failures += 1
-                failed = [req for req, _ in self._pending] if self._startup_failures >= 3 else []
-                if failed:
-                    self._pending.clear()
+            if parent_conn is not None:
+                parent_conn.close()
+            if out_fd is not None:
+                os.close(out_fd)
+            with self._lock:  # fail what is queued rather than retrying in a loop
+                failed = [req for req, _ in self._pending]
+                self._pending.clear()
+                self._replace = 0
             for req in failed:
-                self._report(req, RunStatus.crashed, "", f"No worker process: {exc}", None)
+                error = f"Not started: cannot start a worker process ({_one_line(exc)})"
+                self._report(req, RunStatus.crashed, "", error, None)
             return False
         finally:
-            child_conn.close()
+            if child_conn is not None:
+                child_conn.close()
         # Never let multiprocessing's atexit handler join it (it would wait for the job: the
         # Airflow #32706 hang); we reap our workers ourselves.
-        mp_process._children.discard(proc)
+        mp_process._children.discard(proc)  # type: ignore[attr-defined]
         self._reaper.add(proc.pid)
         worker = _Worker(proc, parent_conn, out_fd)
         with self._lock:
@@ -712,7 +790,7 @@ class ProcessJobExecutor(Executor):
         if grace is not None:
             w.kill_at = time.monotonic() + grace
         if sig is not None:
-            _kill_group(w.pid, sig)
+            w.signal_tree(sig)
 
     def _close_conn(self, w: _Worker) -> None:
         if w.conn is not None:
@@ -740,15 +818,16 @@ class ProcessJobExecutor(Executor):
         return self._clock.time() if self._clock is not None else time.time()
 
     def _defer(self, report: _Report) -> None:
-        """Report from the pool thread rather than from inside submit()."""
+        """Report from the pool thread rather than from inside submit() (whose caller may
+        hold a lock that its on_finished needs)."""
         with self._lock:
-            if not self._closing:
+            deferred = not self._closing
+            if deferred:
                 self._deferred.append(report)
-                report = None  # type: ignore[assignment]
-        if report is not None:
-            self._deliver(report)
-        else:
+        if deferred:
             self._wake()
+        else:
+            self._deliver(report)
 
     def _report(
         self,
@@ -790,13 +869,17 @@ class ProcessJobExecutor(Executor):
         # the workers' pipes open: an idle worker exits on EOF when we die. No lock: the
         # child has one thread and the lock may be held by a thread that does not exist here.
         self._closing = True
+        self._shutdown_done = threading.Event()
+        self._shutdown_done.set()  # a shutdown() in the child has nothing to do or wait for
         for w in self._workers:
-            for fd in (w.conn.fileno() if w.conn is not None else None, w.out_fd):
-                if fd is not None:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-            w.conn = None
-            w.out_fd = None
+            if w.conn is not None:
+                with contextlib.suppress(OSError):
+                    w.conn.close()
+                w.conn = None
+            if w.out_fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(w.out_fd)
+                w.out_fd = None
         for fd in (self._wake_r, self._wake_w):
             if fd >= 0:
                 with contextlib.suppress(OSError):
@@ -807,19 +890,47 @@ class ProcessJobExecutor(Executor):
 # -- module helpers --------------------------------------------------------------------------
 
 
-def _kill_group(pgid: int, sig: int) -> None:
-    """Signal a worker's whole process group (and the worker itself, in case it has not
-    called setpgid yet)."""
+def _kill_pgid(pgid: int, sig: int) -> None:
     if _HAVE_KILLPG:
         with contextlib.suppress(OSError):
             os.killpg(pgid, sig)
-    with contextlib.suppress(OSError):
-        os.kill(pgid, sig)
+
+
+_launching = threading.local()
+
+
+@contextlib.contextmanager
+def _without_main_module() -> Iterator[None]:
+    """While this thread starts a process, leave the main module out of its preparation data
+    (see the module docstring). The filter is installed once and does nothing for any other
+    thread or at any other time."""
+    from multiprocessing import spawn
+
+    if not getattr(spawn.get_preparation_data, "_nbsched_filter", False):
+        original = spawn.get_preparation_data
+
+        def get_preparation_data(name: str) -> dict[str, Any]:
+            data: dict[str, Any] = original(name)
+            if getattr(_launching, "active", False):
+                data.pop("init_main_from_path", None)
+                data.pop("init_main_from_name", None)
+            return data
+
+        get_preparation_data._nbsched_filter = True  # type: ignore[attr-defined]
+        spawn.get_preparation_data = get_preparation_data
+    _launching.active = True
+    try:
+        yield
+    finally:
+        _launching.active = False
 
 
 def _wait_exited(workers: list[_Worker], until: float) -> None:
     """Wait until every worker process has exited, or ``until`` (monotonic)."""
-    pending = {w.proc.sentinel: w for w in workers}
+    pending: dict[Any, _Worker] = {}
+    for w in workers:
+        with contextlib.suppress(ValueError):  # closed meanwhile by the pool thread
+            pending[w.proc.sentinel] = w
     while pending:
         remaining = until - time.monotonic()
         if remaining <= 0:
@@ -837,8 +948,9 @@ def _open_output_file() -> int:
     so that writes from the worker and its children never overwrite each other."""
     with tempfile.TemporaryFile(buffering=0) as f:
         fd = os.dup(f.fileno())  # non-inheritable
-    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_APPEND)
+    if fcntl is not None:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_APPEND)
     return fd
 
 
@@ -924,7 +1036,7 @@ def _release_mp_helpers(deadline: float) -> None:
         _stop_helper(server, "_forkserver_alive_fd", "_forkserver_pid", deadline)
         if getattr(server, "_forkserver_pid", 1) is None:
             address = getattr(server, "_forkserver_address", None)
-            server._forkserver_address = None
+            server._forkserver_address = None  # type: ignore[attr-defined]
             if isinstance(address, str) and not address.startswith("\0"):
                 with contextlib.suppress(OSError):
                     os.unlink(address)

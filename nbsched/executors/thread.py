@@ -75,8 +75,8 @@ class ThreadJobExecutor(Executor):
             self._spawn()
 
     def _spawn(self) -> None:
-        with self._lock:
-            if len(self._threads) >= self._capacity:
+        with self._lock:  # (shutdown() snapshots the threads under the same lock)
+            if not self._accepting or len(self._threads) >= self._capacity:
                 return
             self._serial += 1
             thread = threading.Thread(
@@ -154,9 +154,11 @@ class ThreadJobExecutor(Executor):
         self._on_finished(request, status, output, error, now)
 
     def shutdown(self, *, wait: bool = True, timeout: float = 1.0) -> None:
-        if not self._accepting:
-            return
-        self._accepting = False
+        with self._lock:
+            if not self._accepting:
+                return
+            self._accepting = False
+            threads = list(self._threads)
         # Requests still queued never started: report them cancelled.
         pending: list[RunRequest] = []
         while True:
@@ -168,8 +170,6 @@ class ThreadJobExecutor(Executor):
                 pending.append(item)
         for request in pending:
             self._finish(request, RunStatus.cancelled, "", "the scheduler shut down before it started")
-        with self._lock:
-            threads = list(self._threads)
         for _ in threads:
             self._queue.put(_STOP)
         if wait and self._clock is not None:

@@ -72,7 +72,9 @@ def test_runs_left_running_by_a_dead_process_become_crashed(db_url: str, tmp_pat
         os._exit(0)   # dies with the run in flight, without any cleanup
     """))
     subprocess.run([sys.executable, str(script)], check=True, timeout=60)
-    s = Scheduler(db_url, timezone="UTC")
+    # A clock that stands still: the restarted scheduler must not fire the 60 s job again
+    # (an abandoned sleeping thread would outlive the test).
+    s = Scheduler(db_url, timezone="UTC", clock=FakeClock(time.time()))
     s.start()
     try:
         run = s.get_runs("sleepy")[-1]

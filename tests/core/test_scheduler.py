@@ -307,3 +307,16 @@ def test_status_reports_health(sched: Scheduler) -> None:
     assert st["running"] and st["healthy"] and st["error"] is None
     sched.shutdown()
     assert not sched.status()["running"]
+
+
+def test_a_new_interval_job_first_fires_one_interval_later() -> None:
+    """Regression: anchoring at a "now" that datetime rounds up to the microsecond made about
+    a third of new interval jobs fire at once."""
+    import random
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        clock = FakeClock(1_800_000_000 + rng.random() * 1000)
+        s = Scheduler(clock=clock, timezone="UTC")  # not started: add_job only computes
+        job = s.add_job(record_call, "every 10s", name="x")
+        assert job.next_run_time.timestamp() - clock.time() == pytest.approx(10, abs=1e-5)

@@ -1,0 +1,156 @@
+"""The settings of the scheduler that runs inside a kernel: one traitlets class.
+
+Users set them in ``ipython_config.py`` (``c.NbschedConfig.max_workers = 8``), with
+``%config NbschedConfig.max_workers = 8`` (the class is registered in
+``shell.configurables`` when the extension loads), or -- for the store only -- with the
+``NBSCHED_DB_URL`` environment variable, which wins over everything else so that tests and
+several kernels can be pointed at one store.
+
+Changing a trait after ``%load_ext nbsched`` takes effect at the next ``%reload_ext nbsched``
+(or kernel restart): the scheduler is built once, in :meth:`NbschedConfig.build_scheduler`.
+"""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jupyter_core.paths import jupyter_data_dir
+from traitlets import Bool, Integer, TraitError, Unicode, default, validate
+from traitlets.config import LoggingConfigurable
+
+if TYPE_CHECKING:
+    from .jobs import Job
+    from .scheduler import Scheduler
+
+__all__ = ["NbschedConfig", "MEMORY_URL", "ENV_DB_URL"]
+
+#: the environment variable that overrides :attr:`NbschedConfig.db_url`
+ENV_DB_URL = "NBSCHED_DB_URL"
+#: ``db_url`` value meaning "keep jobs in memory only" (nothing survives the kernel)
+MEMORY_URL = "memory:"
+
+
+def default_db_url() -> str:
+    """``sqlite:///<jupyter data dir>/nbsched/nbsched.db``: one store per user, shared by
+    every kernel (DESIGN §7, STYLE §15.1)."""
+    return f"sqlite:///{Path(jupyter_data_dir()) / 'nbsched' / 'nbsched.db'}"
+
+
+class NbschedConfig(LoggingConfigurable):
+    """Settings for the scheduler that runs inside a kernel.
+
+    ``db_url`` is resolved in this order: ``$NBSCHED_DB_URL``, then the configured value,
+    then an SQLite file in the Jupyter data directory (see :meth:`effective_db_url`).
+    """
+
+    db_url = Unicode(
+        "",
+        help=(
+            "SQLAlchemy URL of the job store, e.g. 'sqlite:////home/me/jobs.db' or "
+            "'postgresql+psycopg://...'. Empty: an SQLite file in the Jupyter data dir, shared "
+            f"by all your kernels. '{MEMORY_URL}' keeps jobs in memory only. "
+            f"The environment variable {ENV_DB_URL} overrides this setting."
+        ),
+    ).tag(config=True)
+
+    timezone = Unicode(
+        "",
+        help="IANA zone for cron and daily schedules, e.g. 'Europe/Paris'; empty: the machine's.",
+    ).tag(config=True)
+
+    max_workers = Integer(
+        8, help="Most job runs in flight at once, per executor (threads or worker processes)."
+    ).tag(config=True)
+
+    autostart = Bool(
+        True,
+        help="Start the scheduler when the extension loads. When False, jobs can be added and "
+        "listed, but nothing fires until `%schedule start`.",
+    ).tag(config=True)
+
+    retention = Integer(
+        1000, help="How many past runs to keep per job (older run records are deleted)."
+    ).tag(config=True)
+
+    owner = Unicode(
+        "",
+        help=(
+            "Which notebook this kernel's jobs belong to. Empty (the default): found "
+            "automatically -- the notebook path the front-end gives the kernel "
+            "(__session__ / JPY_SESSION_NAME, VS Code's __vsc_ipynb_file__), else the kernel "
+            "id, which survives restarts of the same kernel."
+        ),
+    ).tag(config=True)
+
+    @default("db_url")
+    def _db_url_default(self) -> str:
+        return ""
+
+    @validate("timezone")
+    def _check_timezone(self, proposal: Any) -> str:
+        value = str(proposal["value"]).strip()
+        if value:
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+                raise TraitError(
+                    f"NbschedConfig.timezone: unknown time zone {value!r}; use an IANA name such "
+                    "as 'Europe/Paris' or 'UTC'"
+                ) from exc
+        return value
+
+    @validate("max_workers")
+    def _check_max_workers(self, proposal: Any) -> int:
+        value = int(proposal["value"])
+        if value < 1:
+            raise TraitError(f"NbschedConfig.max_workers must be at least 1, got {value}")
+        return value
+
+    @validate("retention")
+    def _check_retention(self, proposal: Any) -> int:
+        value = int(proposal["value"])
+        if value < 1:
+            raise TraitError(f"NbschedConfig.retention must be at least 1, got {value}")
+        return value
+
+    def effective_db_url(self) -> str | None:
+        """The store URL to use; ``None`` for an in-memory store.
+
+        The environment wins (``NBSCHED_DB_URL``), then ``db_url``, then the default file,
+        whose directory is created here.
+        """
+        url = os.environ.get(ENV_DB_URL, "").strip() or self.db_url.strip()
+        if not url:
+            url = default_db_url()
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return None if url == MEMORY_URL else url
+
+    def build_scheduler(
+        self,
+        *,
+        owner: str,
+        resolver: Callable[[Job], Callable[..., Any] | None] | None = None,
+        **overrides: Any,
+    ) -> Scheduler:
+        """Turn the traits into a (not yet started) :class:`~nbsched.Scheduler`: the only place
+        where settings become core objects.
+
+        :param owner: the notebook the scheduler's jobs belong to
+        :param resolver: binds notebook functions and cell jobs (see ``nbsched.kernel``)
+        :param overrides: extra keyword arguments for ``Scheduler`` (tests pass ``clock=``)
+        """
+        from .scheduler import Scheduler
+
+        return Scheduler(
+            self.effective_db_url(),
+            timezone=self.timezone or None,
+            max_workers=self.max_workers,
+            owner=owner,
+            resolver=resolver,
+            retention=self.retention,
+            **overrides,
+        )

@@ -1,0 +1,179 @@
+"""The kill matrix (issue 4, item 7): a real kernel runs a process job that has a grandchild;
+however the kernel ends, no process of that job survives. Notebook interrupts leave it alone.
+
+The job is started the way users do it, ``%load_ext nbsched`` and ``%schedule add ...
+--executor process`` ("extension"). Two scenarios also run with the executor used directly
+in a cell ("executor"): its own exit hook and the reaper suffice without the kernel layer.
+
+Job processes are found by the ``NBSCHED_WORKER=<kernel pid>`` marker (and the reaper by
+``NBSCHED_REAPER``); every wait is bounded, and teardown kills whatever a failure left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from ._kernels import JOB_CELLS, STATE_CELL, collect, run_cell, start_kernel, wait_output
+from .conftest import alive, kill_marked, marked, read_pids, wait_dead, wait_no_marked
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NBSCHED_"))}
+    env.pop("JPY_PARENT_PID", None)
+    return env
+
+
+class Kernel:
+    """One kernel with a running process job (worker + grandchild)."""
+
+    def __init__(self, tmp_path: Path, driver: str) -> None:
+        self.driver = driver
+        self.km, self.kc = start_kernel(str(tmp_path), _env())
+        self.pid: int = self.km.provisioner.pid  # type: ignore[attr-defined]
+        self.popen: Any = self.km.provisioner.process  # type: ignore[attr-defined]
+        pidfile = str(tmp_path / "pids")
+        res = run_cell(self.kc, JOB_CELLS[driver].format(pidfile=pidfile))
+        assert res.status == "ok", res.error
+        self.worker, self.grandchild = read_pids(pidfile)
+        found = {p.pid for p in marked(self.pid)}
+        assert {self.worker, self.grandchild} <= found, (found, self.worker, self.grandchild)
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+        try:
+            if self.km.has_kernel:
+                self.km.shutdown_kernel(now=True)
+        except Exception:
+            pass
+        kill_marked(self.pid)
+
+
+@pytest.fixture
+def kernel(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kernel]:
+    k = Kernel(tmp_path, getattr(request, "param", "extension"))
+    try:
+        yield k
+    finally:
+        k.close()
+
+
+def _end(k: Kernel, how: str) -> None:
+    if how == "shutdown":
+        k.km.shutdown_kernel(now=False)
+    elif how == "restart":
+        k.km.restart_kernel(now=False)
+    elif how == "shutdown_now":
+        k.km.shutdown_kernel(now=True)
+    elif how == "sigkill":
+        os.kill(k.pid, signal.SIGKILL)
+    elif how == "sigterm":
+        os.kill(k.pid, signal.SIGTERM)
+    elif how == "exit_cell":
+        k.kc.execute("exit()")
+    else:  # pragma: no cover
+        raise ValueError(how)
+
+
+MATRIX = [
+    *[("extension", how) for how in
+      ("shutdown", "restart", "shutdown_now", "sigkill", "sigterm", "exit_cell")],
+    ("executor", "shutdown"),
+    ("executor", "sigkill"),
+]
+
+
+@pytest.mark.parametrize(("kernel", "how"), MATRIX, indirect=["kernel"])
+def test_no_job_process_survives_the_kernel(how: str, kernel: Kernel) -> None:
+    _end(kernel, how)
+    wait_dead([kernel.pid], timeout=15)
+    wait_no_marked(kernel.pid, timeout=15)  # workers, grandchild, forkserver, tracker, reaper
+    wait_dead([kernel.worker, kernel.grandchild], timeout=1)
+    if how in ("shutdown", "restart"):
+        # The kernel exited by itself: our do_shutdown hook left ipykernel's child sweep
+        # nothing to stall on (no zombie, no SIGTERM-ignoring resource tracker), so
+        # jupyter_client never had to SIGTERM it (research §1, "final2").
+        kernel.popen.wait(timeout=5)
+        assert kernel.popen.returncode == 0
+    if how == "sigterm":
+        # Our handler cleaned up, then let the signal kill the kernel (no sys.exit()).
+        kernel.popen.wait(timeout=5)
+        assert kernel.popen.returncode == -signal.SIGTERM
+
+
+def test_interrupt_does_not_stop_a_process_job(kernel: Kernel) -> None:
+    msg_id = kernel.kc.execute("import time; print('sleeping', flush=True); time.sleep(60)")
+    wait_output(kernel.kc, msg_id, "sleeping")  # the cell really runs: not before it
+    kernel.km.interrupt_kernel()  # killpg(SIGINT) of the kernel's process group
+    res = collect(kernel.kc, msg_id)
+    assert "KeyboardInterrupt" in res.error  # the cell was interrupted ...
+    assert alive(psutil.Process(kernel.worker)) and alive(psutil.Process(kernel.grandchild))
+    res = run_cell(kernel.kc, STATE_CELL[kernel.driver])
+    assert res.stdout.strip() == f"['running'] [{kernel.worker}]"  # ... the job was not
+    kernel.km.shutdown_kernel(now=False)
+    wait_no_marked(kernel.pid, timeout=15)
+
+
+LAUNCHER = """
+import json, sys, time
+from tests.process._kernels import JOB_CELL_EXTENSION, run_cell, start_kernel
+km, kc = start_kernel(sys.argv[1])
+res = run_cell(kc, JOB_CELL_EXTENSION.format(pidfile=sys.argv[2]))
+print(json.dumps({"kernel": km.provisioner.pid, "status": res.status, "error": res.error}))
+sys.stdout.flush()
+time.sleep(600)
+"""
+
+
+def test_no_job_process_survives_the_death_of_the_kernels_launcher(tmp_path: Path) -> None:
+    """The Jupyter server dies: the kernel's parent poller calls os._exit(1), which runs no
+    Python hook at all; the reaper must do everything."""
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))
+    pidfile = tmp_path / "pids"
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, str(tmp_path), str(pidfile)],
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    kernel_pid = None
+    try:
+        assert launcher.stdout is not None
+        ready, _, _ = select.select([launcher.stdout], [], [], 120)
+        assert ready, "the launcher did not start its kernel"
+        info = json.loads(launcher.stdout.readline())
+        assert info["status"] == "ok", info
+        kernel_pid = info["kernel"]
+        worker, grandchild = read_pids(pidfile)
+        launcher.kill()
+        launcher.wait(timeout=5)
+        wait_dead([kernel_pid], timeout=15)
+        wait_no_marked(kernel_pid, timeout=15)
+        wait_dead([worker, grandchild], timeout=1)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+        if launcher.stdout is not None:
+            launcher.stdout.close()
+        if kernel_pid is not None:
+            try:
+                psutil.Process(kernel_pid).kill()
+            except psutil.Error:
+                pass
+            kill_marked(kernel_pid)
