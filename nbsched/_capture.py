@@ -15,7 +15,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
-__all__ = ["install", "uninstall", "begin", "end"]
+__all__ = ["install", "uninstall", "begin", "end", "buffer", "is_proxy"]
 
 _local = threading.local()
 _lock = threading.Lock()
@@ -97,3 +97,14 @@ def end() -> str:
     buf = getattr(_local, "buf", None)
     _local.buf = None
     return "".join(buf) if buf else ""
+
+
+def buffer() -> list[str] | None:
+    """The calling thread's capture buffer (append to it to capture), ``None`` if this
+    thread is not capturing."""
+    return getattr(_local, "buf", None)
+
+
+def is_proxy(stream: object) -> bool:
+    """True for the routing proxies :func:`install` puts on ``sys.stdout``/``sys.stderr``."""
+    return isinstance(stream, _ThreadRoutedStream)

@@ -45,10 +45,7 @@ __all__ = ["install", "uninstall", "capturing", "mode"]
 _MARK = "_nbsched_routed"
 
 
-def _buffer() -> list[str] | None:
-    # _capture keeps the calling thread's buffer in a threading.local; a job run has one.
-    buf = getattr(_capture._local, "buf", None)
-    return buf if isinstance(buf, list) else None
+_buffer = _capture.buffer  # the calling thread's run buffer; None outside job runs
 
 
 def capturing() -> bool:
@@ -184,7 +181,7 @@ def _unhook_display(pub: Any) -> None:
 
 
 def _routable(obj: Any) -> bool:
-    return _is_kernel_stream(obj) or isinstance(obj, _capture._ThreadRoutedStream)
+    return _is_kernel_stream(obj) or _capture.is_proxy(obj)
 
 
 #: the stream objects whose class :func:`install` swapped, to swap back in :func:`uninstall`

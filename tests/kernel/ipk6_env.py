@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("NBSCHED_IPK6_VENV", REPO / ".venv-ipk6"))
 #: the older generation: ipykernel 6 with IPython 8 (the lowest versions pyproject allows)
-PINS = ["ipykernel>=6.29,<7", "ipython>=8.12,<9"]
+PINS = ["ipykernel>=6.31,<7", "ipython>=8.39,<9"]
 
 
 def _python(venv: Path) -> Path:
