@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -112,7 +113,8 @@ def callable_to_ref(func: Callable[..., Any]) -> str:
             f"{func_name} is a lambda or nested function, which has no name to store; "
             "define it at the top level of a module or notebook cell"
         )
-    return f"{module}:{func_name}"
+    # interned: thousands of jobs of one function share a single string
+    return sys.intern(f"{module}:{func_name}")
 
 
 def is_importable_ref(ref: str) -> bool:

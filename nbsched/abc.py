@@ -30,6 +30,9 @@ class Trigger(ABC):
     uses the float fast path :meth:`next_fire_ts`.
     """
 
+    # no per-instance __dict__/__weakref__ for the slotted built-in triggers (one per job)
+    __slots__ = ()
+
     #: short name used in the persisted state (``"interval"``, ``"cron"``, ``"date"``, ...)
     type_name: ClassVar[str]
 

@@ -86,6 +86,10 @@ _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
 
 Resolver = Callable[[Job], "Callable[..., Any] | None"]
 
+#: the kwargs of every job that has none (one shared dict instead of one per job; never
+#: mutated: jobs are values)
+_NO_KWARGS: dict[str, Any] = {}
+
 
 class _Entry:
     """Scheduling state of one job (internal; guarded by ``Scheduler._cond``)."""
@@ -175,8 +179,11 @@ class Scheduler:
         self._cond = threading.Condition()
         self._entries: dict[str, _Entry] = {}
         self._unbound: set[str] = set()
-        # (due_ts, seq, name, attempt, scheduled_ts); stale items are skipped when popped
-        self._heap: list[tuple[float, int, str, int, float]] = []
+        # Fire times: (ts, name). An item is stale, and skipped when popped, unless it is the
+        # entry's current next_ts. Kept to two fields: with 10k jobs every byte counts.
+        self._heap: list[tuple[float, str]] = []
+        # Retries: (due_ts, seq, name, attempt, scheduled_ts)
+        self._retries: list[tuple[float, int, str, int, float]] = []
         self._timeouts: list[tuple[float, str]] = []  # (deadline, run_id)
         self._inflight: dict[str, _Entry] = {}
         self._waiters: dict[str, _Waiter] = {}
@@ -320,7 +327,7 @@ class Scheduler:
         :returns: the stored job
         """
         args = tuple(args)
-        kwargs = dict(kwargs or {})
+        kwargs = dict(kwargs) if kwargs else _NO_KWARGS
         _check_options(timeout, max_instances, misfire_grace_time, retries, retry_delay)
         if parameters is not None and not isinstance(parameters, Mapping):
             raise InvalidArgumentError(f"parameters must be a mapping, got {parameters!r}")
@@ -643,6 +650,8 @@ class Scheduler:
         times = []
         if self._heap:
             times.append(self._heap[0][0])
+        if self._retries:
+            times.append(self._retries[0][0])
         if self._timeouts:
             times.append(self._timeouts[0][0])
         if self._watch is not None:
@@ -655,18 +664,22 @@ class Scheduler:
         entries = self._entries
         count = 0
         while heap and heap[0][0] <= now and count < _CHUNK:
-            due, _, name, attempt, scheduled = heapq.heappop(heap)
+            due, name = heapq.heappop(heap)
             entry = entries.get(name)
-            if entry is None or entry.job.paused or entry.func is None and entry.job.kind != "notebook":
-                continue  # removed, paused or unbound: unbound jobs wait for bind_unbound()
-            if attempt == 0:
-                if entry.next_ts != due:
-                    continue  # superseded by a resume or an update
-                count += 1
-                self._fire(entry, due, now, events)
-            else:
-                count += 1
-                self._start_run(entry, scheduled, attempt, now)
+            if entry is None or entry.next_ts != due or entry.job.paused:
+                continue  # removed, rescheduled (resume, update, duplicate) or paused
+            if entry.func is None and entry.job.kind != "notebook":
+                continue  # unbound: waits for bind_unbound(), which pushes it again
+            count += 1
+            self._fire(entry, due, now, events)
+        retries = self._retries
+        while retries and retries[0][0] <= now and count < _CHUNK:
+            _, _, name, attempt, scheduled = heapq.heappop(retries)
+            entry = entries.get(name)
+            if entry is None or entry.job.paused or entry.func is None:
+                continue
+            count += 1
+            self._start_run(entry, scheduled, attempt, now)
         return count
 
     def _fire(self, entry: _Entry, ts: float, now: float, events: list[Event]) -> None:
@@ -764,7 +777,7 @@ class Scheduler:
         self._writer.poke()
 
     def _push(self, entry: _Entry, ts: float) -> None:
-        heapq.heappush(self._heap, (ts, next(self._seq), entry.job.name, 0, ts))
+        heapq.heappush(self._heap, (ts, entry.job.name))
         if self._wake_at is None or ts < self._wake_at:
             self._cond.notify()
 
@@ -812,7 +825,7 @@ class Scheduler:
                 ):
                     due = finished_ts + job.retry_delay
                     heapq.heappush(
-                        self._heap,
+                        self._retries,
                         (due, next(self._seq), job.name, request.attempt + 1, request.scheduled_ts),
                     )
                     self._cond.notify()

@@ -75,6 +75,9 @@ class MemoryJobStore(JobStore):
         self._runs: dict[str, Run] = {}  # id -> run
         self._history: dict[str, list[Run]] = {}  # job name -> runs, oldest first
         self._running: set[str] = set()  # ids of runs whose status is running
+        # next-run times written after a job was stored. Kept apart (not as a replaced Job)
+        # so that the store shares its Job objects with the scheduler: one copy per job.
+        self._nrt: dict[str, float | None] = {}
         self._changes = 0
 
     def __repr__(self) -> str:
@@ -105,6 +108,7 @@ class MemoryJobStore(JobStore):
                 raise ConflictingJobError(job.name)
             created = job.created_at if old is None or old.created_at is None else old.created_at
             self._jobs[job.name] = self._stored(job, created)
+            self._nrt.pop(job.name, None)
             self._changes += 1
 
     def update_job(self, job: Job) -> None:
@@ -114,6 +118,7 @@ class MemoryJobStore(JobStore):
                 raise JobLookupError(job.name, self._jobs)
             created = job.created_at if old.created_at is None else old.created_at
             self._jobs[job.name] = self._stored(job, created)
+            self._nrt.pop(job.name, None)
             self._changes += 1
 
     def remove_job(self, name: str) -> None:
@@ -121,18 +126,28 @@ class MemoryJobStore(JobStore):
             if name not in self._jobs:
                 raise JobLookupError(name, self._jobs)
             del self._jobs[name]
+            self._nrt.pop(name, None)
             for run in self._history.pop(name, ()):
                 del self._runs[run.id]
                 self._running.discard(run.id)
             self._changes += 1
 
+    def _view(self, job: Job) -> Job:
+        if job.name not in self._nrt:
+            return job
+        ts = self._nrt[job.name]
+        return dataclasses.replace(
+            job, next_run_time=None if ts is None else datetime.fromtimestamp(ts, UTC)
+        )
+
     def get_job(self, name: str) -> Job | None:
         with self._lock:
-            return self._jobs.get(name)
+            job = self._jobs.get(name)
+            return None if job is None else self._view(job)
 
     def get_jobs(self, owner: Any = ALL_OWNERS) -> list[Job]:
         with self._lock:
-            jobs = [j for j in self._jobs.values() if _owner_matches(owner, j.owner)]
+            jobs = [self._view(j) for j in self._jobs.values() if _owner_matches(owner, j.owner)]
         jobs.sort(key=lambda j: j.name)
         return jobs
 
@@ -140,12 +155,10 @@ class MemoryJobStore(JobStore):
         # Not a change for change_marker(): this is the scheduler's own bookkeeping (see
         # SQLAlchemyJobStore.change_marker).
         with self._lock:
-            jobs = self._jobs
+            jobs, nrt = self._jobs, self._nrt
             for name, ts in updates:
-                job = jobs.get(name)
-                if job is not None:
-                    nrt = None if ts is None else datetime.fromtimestamp(ts, UTC)
-                    jobs[name] = dataclasses.replace(job, next_run_time=nrt)
+                if name in jobs:
+                    nrt[name] = ts
 
     # -- runs --------------------------------------------------------------------------------
 

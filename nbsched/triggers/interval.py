@@ -181,7 +181,14 @@ class IntervalTrigger(Trigger):
         require_aware(now)
         if self._end is not None and now > self._end:
             now = self._end  # already over: it never fires, and the caller will be told so
-        return IntervalTrigger(self._interval, start=now, end=self._end)
+        # A copy that shares the immutable parts (the scheduler anchors one trigger per job,
+        # and 10k jobs should not carry 10k copies of the same interval).
+        anchored = object.__new__(IntervalTrigger)
+        anchored._interval, anchored._iv = self._interval, self._iv
+        anchored._end, anchored._end_ts = self._end, self._end_ts
+        anchored._start = start = now.astimezone(UTC)
+        anchored._start_ts = start.timestamp()
+        return anchored
 
     # -- words and state --------------------------------------------------------------------
 

@@ -24,8 +24,10 @@ drifts by an hour against the wall clock at DST changes; ``daily at ...`` does n
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from datetime import datetime, time, tzinfo
+from zoneinfo import ZoneInfo
 
 from ..abc import Trigger
 from ..errors import TriggerParseError
@@ -111,7 +113,13 @@ def parse_trigger(text: str, timezone: str | tzinfo | None = None) -> Trigger:
     """
     if not isinstance(text, str):
         raise TriggerParseError(f"A schedule must be a string, got {type(text).__name__}")
-    tz = resolve_zone(timezone)
+    return _parse(text, resolve_zone(timezone))
+
+
+# Triggers are immutable values, so the same text in the same zone can share one: adding
+# 10k jobs "every 1h" parses once, and their anchored copies share its interval.
+@functools.lru_cache(maxsize=512)
+def _parse(text: str, tz: ZoneInfo) -> Trigger:
     written = " ".join(text.split())
     s = written.lower()
     if not s:
