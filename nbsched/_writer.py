@@ -6,8 +6,9 @@ Instead the loop and the workers drop records into a queue, and one ``nbsched-wr
 writes them in batches:
 
 * a run that started and finished within one batch window is written once, as finished;
-* runs still in flight at flush time are written as ``running`` (so a crash leaves a trace that
-  the next start turns into ``crashed``);
+* a run still in flight is written as ``running`` once it has been in flight for a batch window
+  (so a crash leaves a trace that the next start turns into ``crashed``); most runs finish
+  sooner and are written once, finished;
 * a failed write keeps the batch and retries with backoff, reporting the fault to the
   scheduler -- records are never dropped.
 
@@ -72,6 +73,7 @@ class RunWriter:
         self._write_lock = threading.Lock()  # one batch at a time (thread + flush())
         self._failed = False
         self._carry: dict[str, float | None] = {}  # next-run times of a failed batch
+        self._open: dict[str, RunRequest] = {}  # started, not finished, not yet written
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -95,13 +97,14 @@ class RunWriter:
         queue = self._queue
         was_empty = not queue
         queue.append(item)  # deque.append is atomic
-        if was_empty or len(queue) >= BATCH_MAX:
-            self._wake.set()
+        if (was_empty or len(queue) >= BATCH_MAX) and not self._wake.is_set():
+            self._wake.set()  # (Event.set takes a lock: only when it changes something)
 
     def _run(self) -> None:
         backoff = 0.1
         while True:
-            self._wake.wait()
+            # Runs left open by the last batch get their "running" record one window later.
+            self._wake.wait(BATCH_WINDOW if self._open else None)
             if self._stopping:
                 return
             # Let a burst accumulate, unless it is already large.
@@ -118,17 +121,27 @@ class RunWriter:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
 
-    def write_batch(self) -> bool:
-        """Write everything queued now. Returns False (and keeps the records) on failure."""
+    def write_batch(self, all_open: bool = False) -> bool:
+        """Write everything queued now. Runs started in this batch and still in flight wait
+        for the next one, unless ``all_open``. Returns False (and keeps the records) on
+        failure."""
         with self._write_lock:
             queue = self._queue
-            items: dict[str, Run | RunRequest] = {}
+            # runs started one batch ago and still open are written now, as running
+            items: dict[str, Run | RunRequest] = self._open
+            self._open = {}
+            fresh: list[str] = []
             for _ in range(len(queue)):
                 item = queue.popleft()
-                key = item.id if isinstance(item, Run) else item.run_id
-                if isinstance(item, RunRequest) and isinstance(items.get(key), Run):
-                    continue  # a finish already seen wins over a start
-                items[key] = item
+                if isinstance(item, Run):
+                    items[item.id] = item  # a finish wins over a start
+                elif item.run_id not in items:
+                    items[item.run_id] = item
+                    fresh.append(item.run_id)
+            if not all_open:
+                for run_id in fresh:
+                    if isinstance(items[run_id], RunRequest):
+                        self._open[run_id] = items.pop(run_id)  # type: ignore[assignment]
             nrt, self._carry = self._carry, {}
             nrt.update(self._take_nrt())  # newer values win over carried ones
             if not items and not nrt:
@@ -141,7 +154,7 @@ class RunWriter:
                     self._store.set_next_run_times(list(nrt.items()))
             except Exception as exc:  # the store is down or locked: keep everything
                 for item in reversed(list(items.values())):
-                    queue.appendleft(item)
+                    queue.appendleft(item)  # (a start re-queued after its finish: harmless)
                 self._carry = nrt
                 if not self._failed:
                     log.warning("nbsched could not write run records (will retry): %s", exc)
@@ -155,10 +168,11 @@ class RunWriter:
             return True
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Write everything queued so far, now, from the calling thread."""
+        """Write everything queued so far (runs in flight as ``running``), now, from the
+        calling thread."""
         deadline = time.monotonic() + timeout
         while True:
-            if self.write_batch():
+            if self.write_batch(all_open=True):
                 return True
             if time.monotonic() > deadline:
                 return False
@@ -175,4 +189,5 @@ class RunWriter:
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        """Records not written yet."""
+        return len(self._queue) + len(self._open)

@@ -103,11 +103,11 @@ def build_parsers() -> dict[str, _Parser]:
         parsers[name] = p
         return p
 
-    add = verb("add", "Schedule a function of this notebook, an importable function or a notebook.")
+    add = verb("add", "Schedule a function of this notebook or an importable function.")
     add.add_argument(
         "target",
         metavar="TARGET",
-        help="a function in the namespace (fetch), 'package.module:function' or a .ipynb path",
+        help="a function in the namespace (fetch) or 'package.module:function'",
     )
     _add_when_options(add)
     add.add_argument(
@@ -117,7 +117,7 @@ def build_parsers() -> dict[str, _Parser]:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="keyword argument of the function, or parameter of the notebook (repeatable)",
+        help="keyword argument of the function (repeatable)",
     )
 
     cell = _Parser(
@@ -158,12 +158,12 @@ Schedule the body of a cell (re-running the cell updates its job, never duplicat
     %%schedule --every 10s --name tick
     print("tick")
 
-Schedule a function of this notebook, an importable function, or a notebook:
+Schedule a function of this notebook, or an importable function:
 
     %schedule add fetch --every 5m
     %schedule add fetch "every weekday at 09:30" --tz Europe/Paris
     %schedule add mypkg.jobs:cleanup --cron "*/15 * * * *" --executor process
-    %schedule add report.ipynb --at "2026-12-01 09:00" -p region=emea -p days=7
+    %schedule add report --at "2026-12-01 09:00" -p region=emea -p days=7
 
 When (exactly one):
     --every DURATION      10s, 5m, 2h, 1d, 1h30m
@@ -184,7 +184,7 @@ Options:
     --no-coalesce         after falling behind, run once per missed time (default: once)
     --retries N           try a failed run again N times; --retry-delay SECONDS between
     --paused              add it paused; %schedule resume NAME starts it
-    -p KEY=VALUE          keyword argument of the function / parameter of the notebook
+    -p KEY=VALUE          keyword argument of the function
                           (VALUE is read as a Python literal when it is one: 3, 0.5, True)
 
 Manage jobs:

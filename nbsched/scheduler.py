@@ -35,6 +35,7 @@ import os
 import pickle
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, tzinfo
@@ -85,6 +86,8 @@ _WATCH_INTERVAL = 1.0
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
 
 Resolver = Callable[[Job], "Callable[..., Any] | None"]
+
+_RETRYABLE = frozenset({RunStatus.failed, RunStatus.timed_out, RunStatus.crashed})
 
 #: the kwargs of every job that has none (one shared dict instead of one per job; never
 #: mutated: jobs are values)
@@ -187,6 +190,9 @@ class Scheduler:
         self._timeouts: list[tuple[float, str]] = []  # (deadline, run_id)
         self._inflight: dict[str, _Entry] = {}
         self._waiters: dict[str, _Waiter] = {}
+        # Runs that finished, for the loop to settle (in-flight counts, retries): workers only
+        # append here, so finishing a run never waits for the loop's lock.
+        self._done: deque[tuple[_Entry, RunRequest, RunStatus, float]] = deque()
         self._nrt_dirty: dict[str, float | None] = {}
         self._seq = itertools.count()
         self._run_prefix = os.urandom(5).hex() + "-"
@@ -632,6 +638,7 @@ class Scheduler:
         with self._cond:
             if self._stopping:
                 return
+            self._settle_finished()
             now = clock.time()
             dispatched = self._dispatch_due(now, events)
             expired = self._expired_timeouts(now)
@@ -811,23 +818,15 @@ class Scheduler:
             owner=request.owner,
         )
         self._writer.finished(run)
-        with self._cond:
-            entry = self._inflight.pop(request.run_id, None)
-            waiter = self._waiters.pop(request.run_id, None)
-            if entry is not None:
-                entry.running -= 1
-                job = entry.job
-                if (
-                    status in (RunStatus.failed, RunStatus.timed_out, RunStatus.crashed)
-                    and request.attempt < job.retries
-                    and not self._stopping
-                    and self._entries.get(job.name) is entry
-                ):
-                    due = finished_ts + job.retry_delay
-                    heapq.heappush(
-                        self._retries,
-                        (due, next(self._seq), job.name, request.attempt + 1, request.scheduled_ts),
-                    )
+        # No lock here: dict.pop and deque.append are atomic, and the loop thread settles the
+        # bookkeeping before its next dispatch. With thousands of runs a second, workers that
+        # queued for the loop's lock after every run were the bottleneck.
+        entry = self._inflight.pop(request.run_id, None)
+        waiter = self._waiters.pop(request.run_id, None)
+        if entry is not None:
+            self._done.append((entry, request, status, finished_ts))
+            if status in _RETRYABLE and request.attempt < entry.job.retries:
+                with self._cond:  # the loop may be asleep: it has a retry to schedule
                     self._cond.notify()
         if status is not RunStatus.succeeded:
             log.info("nbsched: run of %r %s", request.job_name, status.value)
@@ -836,6 +835,27 @@ class Scheduler:
             waiter.event.set()
         if self._listeners:
             self._emit(RunFinished(timestamp=finished_ts, job_name=request.job_name, run=run))
+
+    def _settle_finished(self) -> None:
+        """Account for finished runs (loop thread, lock held): in-flight counts, retries."""
+        done = self._done
+        while done:
+            entry, request, status, finished_ts = done.popleft()
+            entry.running -= 1
+            job = entry.job
+            if (
+                status in _RETRYABLE
+                and request.attempt < job.retries
+                and not self._stopping
+                and self._entries.get(job.name) is entry
+            ):
+                heapq.heappush(
+                    self._retries,
+                    (
+                        finished_ts + job.retry_delay, next(self._seq), job.name,
+                        request.attempt + 1, request.scheduled_ts,
+                    ),
+                )
 
     def _record_cancelled(self, run_id: str) -> None:
         with self._cond:
