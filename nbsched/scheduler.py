@@ -80,7 +80,7 @@ __all__ = ["Scheduler"]
 log = logging.getLogger("nbsched")
 
 #: most due fires dispatched per pass while holding the lock
-_CHUNK = 512
+_CHUNK = 4096
 #: how often a shared store is checked for changes made by other processes (seconds)
 _WATCH_INTERVAL = 1.0
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
@@ -200,6 +200,8 @@ class Scheduler:
         self._listeners: tuple[Callable[[Event], None], ...] = ()
         self._faults: dict[str, str] = {}
         self._wake_at: float | None = None  # deadline the loop sleeps until
+        # requests the loop dispatched in this pass, handed to executors only at its end
+        self._outbox: list[tuple[Executor, RunRequest]] | None = None
 
         self._running = False
         self._stopping = False
@@ -635,17 +637,27 @@ class Scheduler:
                 if "store" in self._faults:
                     self._clear_fault("store")
         events: list[Event] = []
+        outbox: list[tuple[Executor, RunRequest]] = []
         with self._cond:
             if self._stopping:
                 return
             self._settle_finished()
             now = clock.time()
-            dispatched = self._dispatch_due(now, events)
+            # Requests are handed over only after the whole pass: a worker woken mid-pass
+            # would take the GIL from the loop every 5 ms (sys.getswitchinterval()) and slow
+            # the rest of a burst down; bodies then start late, the last ones most.
+            self._outbox = outbox
+            try:
+                dispatched = self._dispatch_due(now, events)
+            finally:
+                self._outbox = None
             expired = self._expired_timeouts(now)
             if not dispatched and not expired and not events:
                 self._wake_at = self._next_deadline()
                 clock.wait(self._cond, self._wake_at)
                 self._wake_at = None
+        for executor, request in outbox:
+            executor.submit(request)
         for run_id in expired:
             entry = self._inflight.get(run_id)
             if entry is not None:
@@ -744,7 +756,10 @@ class Scheduler:
         if job.timeout is not None:
             heapq.heappush(self._timeouts, (now + job.timeout, run_id))
         self._writer.started(request)
-        entry.executor.submit(request)
+        if self._outbox is not None:
+            self._outbox.append((entry.executor, request))
+        else:
+            entry.executor.submit(request)
         return run_id
 
     def _record(
