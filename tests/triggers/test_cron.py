@@ -10,23 +10,14 @@ from nbsched._marshal import trigger_from_state
 from nbsched.errors import InvalidArgumentError, StateVersionError, TriggerParseError
 from nbsched.triggers import CronTrigger, _zones
 
+from ._fires import fires
+
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
 
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
-
-
-def fires(trigger: CronTrigger, after: datetime, n: int) -> list[datetime]:
-    out: list[datetime] = []
-    for _ in range(n):
-        nxt = trigger.next_fire_time(after)
-        if nxt is None:
-            break
-        out.append(nxt)
-        after = nxt
-    return out
 
 
 def fires_until(trigger: CronTrigger, after: datetime, until: datetime) -> list[datetime]:

@@ -10,18 +10,9 @@ from nbsched._marshal import trigger_from_state
 from nbsched.errors import InvalidArgumentError, NbschedError, StateVersionError
 from nbsched.triggers import IntervalTrigger, _zones
 
+from ._fires import fires
+
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-
-def fires(trigger: IntervalTrigger, after: datetime, n: int) -> list[datetime]:
-    out: list[datetime] = []
-    for _ in range(n):
-        nxt = trigger.next_fire_time(after)
-        if nxt is None:
-            break
-        out.append(nxt)
-        after = nxt
-    return out
 
 
 class TestFireTimes:

@@ -15,6 +15,7 @@ from nbsched.abc import Trigger
 from nbsched.errors import TriggerParseError
 from nbsched.triggers import CronTrigger, DateTrigger, IntervalTrigger, OrTrigger, parse_trigger
 
+from ._fires import fires as sequence
 from ._oracle import offset_changes, oracle_fires
 
 SETTINGS = settings(max_examples=200, deadline=None)
@@ -123,17 +124,6 @@ triggers: st.SearchStrategy[Trigger] = st.one_of(
     st.lists(st.one_of(interval_triggers(), cron_triggers(), date_triggers()), min_size=1,
              max_size=3).map(lambda ts: OrTrigger(*ts)),
 )  # fmt: skip
-
-
-def sequence(trigger: Trigger, after: datetime, n: int) -> list[datetime]:
-    out: list[datetime] = []
-    for _ in range(n):
-        nxt = trigger.next_fire_time(after)
-        if nxt is None:
-            break
-        out.append(nxt)
-        after = nxt
-    return out
 
 
 # -- 1. strictly after, strictly increasing -----------------------------------------------
