@@ -20,6 +20,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lab: $(STAMP)
+	$(PY) -m pip install --quiet jupyterlab   # only `make lab` needs it
 	$(VENV)/bin/jupyter lab
 
 bench: $(STAMP)
