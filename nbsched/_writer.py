@@ -128,7 +128,7 @@ class RunWriter:
         with self._write_lock:
             queue = self._queue
             # runs started one batch ago and still open are written now, as running
-            items: dict[str, Run | RunRequest] = self._open
+            items: dict[str, Run | RunRequest] = dict(self._open)
             self._open = {}
             fresh: list[str] = []
             for _ in range(len(queue)):
@@ -140,8 +140,10 @@ class RunWriter:
                     fresh.append(item.run_id)
             if not all_open:
                 for run_id in fresh:
-                    if isinstance(items[run_id], RunRequest):
-                        self._open[run_id] = items.pop(run_id)  # type: ignore[assignment]
+                    item = items[run_id]
+                    if isinstance(item, RunRequest):
+                        self._open[run_id] = item
+                        del items[run_id]
             nrt, self._carry = self._carry, {}
             nrt.update(self._take_nrt())  # newer values win over carried ones
             if not items and not nrt:
