@@ -27,7 +27,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check nbsched tests benchmarks
+	$(VENV)/bin/ruff check nbsched tests benchmarks scripts
 	$(VENV)/bin/mypy nbsched
 
 clean:

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+from jupyter_client import KernelManager
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
@@ -32,8 +33,13 @@ def main() -> int:
         os.environ["NBSCHED_DB_URL"] = f"sqlite:///{Path(tmp) / 'demo.db'}"
         os.environ["JPY_SESSION_NAME"] = str(NOTEBOOK)
         print(f"Running {NOTEBOOK.name} headless (store: {os.environ['NBSCHED_DB_URL']})\n")
-        client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": tmp}})
-        client.execute()
+        # an ipc (Unix socket) kernel: local only, and ipykernel does not warn about plain TCP
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(tmp) / "kernel"))
+        client = NotebookClient(nb, km=km, timeout=120, resources={"metadata": {"path": tmp}})
+        try:
+            client.execute()
+        finally:
+            km.shutdown_kernel()  # a kernel we passed in is ours to stop, not nbclient's
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
