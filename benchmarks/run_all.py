@@ -12,7 +12,7 @@ goes: theirs / ours for times and costs, ours / theirs for rates.
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/run_all.py              # full battery, about 30-40 min
+    .venv/bin/python benchmarks/run_all.py              # full battery, about 20-25 min
     .venv/bin/python benchmarks/run_all.py --quick      # smaller sizes, one rep, ~5 min
     .venv/bin/python benchmarks/run_all.py --only burst --reps 5
 """
