@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import queue
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,19 +91,25 @@ def run_cell(kc: Any, code: str, timeout: float = 60) -> CellResult:
     return collect(kc, msg_id, timeout)
 
 
-def collect(kc: Any, msg_id: str, timeout: float = 60) -> CellResult:
-    out, err = [], ""
+def _cell_messages(kc: Any, msg_id: str, timeout: float, what: str) -> Iterator[dict[str, Any]]:
+    """The iopub messages of cell ``msg_id`` as they arrive; ``TimeoutError`` naming ``what``
+    once ``timeout`` seconds have passed without the caller stopping."""
     deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError(f"no idle status within {timeout} s")
+            raise TimeoutError(f"{what} within {timeout} s")
         try:
             msg = kc.get_iopub_msg(timeout=remaining)
         except queue.Empty:
             continue
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
+        if msg["parent_header"].get("msg_id") == msg_id:
+            yield msg
+
+
+def collect(kc: Any, msg_id: str, timeout: float = 60) -> CellResult:
+    out, err = [], ""
+    for msg in _cell_messages(kc, msg_id, timeout, "no idle status"):
         kind, content = msg["msg_type"], msg["content"]
         if kind == "stream":
             out.append(content["text"])
@@ -110,22 +117,11 @@ def collect(kc: Any, msg_id: str, timeout: float = 60) -> CellResult:
             err = f"{content['ename']}: {content['evalue']}"
         elif kind == "status" and content["execution_state"] == "idle":
             return CellResult("error" if err else "ok", "".join(out), err)
+    raise AssertionError("unreachable")  # _cell_messages ends only by raising
 
 
 def wait_output(kc: Any, msg_id: str, text: str, timeout: float = 30) -> None:
     """Wait until the cell ``msg_id`` has printed ``text`` (so it is really running)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"the cell never printed {text!r}")
-        try:
-            msg = kc.get_iopub_msg(timeout=remaining)
-        except queue.Empty:
-            continue
-        if (
-            msg["parent_header"].get("msg_id") == msg_id
-            and msg["msg_type"] == "stream"
-            and text in msg["content"]["text"]
-        ):
+    for msg in _cell_messages(kc, msg_id, timeout, f"the cell never printed {text!r}"):
+        if msg["msg_type"] == "stream" and text in msg["content"]["text"]:
             return
