@@ -71,7 +71,7 @@ from .events import (
     SchedulerStopped,
 )
 from .executors.thread import ThreadJobExecutor
-from .jobs import CellTarget, Job, Run, RunStatus
+from .jobs import CellTarget, Job, JobOptions, Run, RunStatus
 from .triggers import parse_trigger
 from .triggers._zones import resolve_zone
 
@@ -356,26 +356,12 @@ class Scheduler:
                 f"The schedule {trig.describe()!r} never fires after now "
                 "(is the date in the past?)"
             )
-        job = Job(
-            name=name,
-            kind=kind,
-            target=ref,
-            trigger=trig,
-            executor=executor,
-            args=args,
-            kwargs=kwargs,
-            timeout=timeout,
-            max_instances=max_instances,
-            coalesce=coalesce,
-            misfire_grace_time=misfire_grace_time,
-            retries=retries,
-            retry_delay=retry_delay,
-            paused=paused,
-            next_run_time=None if paused else datetime.fromtimestamp(first, self._tz),
-            parameters=dict(parameters) if parameters is not None else None,
-            owner=self.owner,
-            created_at=datetime.fromtimestamp(now, self._tz),
-        )
+        options = JobOptions.get((
+            kind, executor, args, kwargs, timeout, max_instances, coalesce, misfire_grace_time,
+            retries, retry_delay, paused, dict(parameters) if parameters is not None else None,
+            self.owner, False, self._tz, self._tz,
+        ))
+        job = Job.build(name, ref, trig, options, None if paused else first, now)
         if func is None and kind != "notebook":
             func = self._resolve(job)
             if func is None:
@@ -706,8 +692,9 @@ class Scheduler:
         ``max_instances`` says otherwise -- in which case the run is *recorded* as ``missed``
         or ``skipped``, never dropped silently."""
         job = entry.job
+        options = job.options
         nxt = job.trigger.next_fire_ts(ts)
-        if nxt is not None and nxt <= now and job.coalesce:
+        if nxt is not None and nxt <= now and options.coalesce:
             # Several fire times passed (the process slept, or the loop fell behind): run once
             # and record the rest as one coalesced "missed" entry.
             skipped_from = nxt
@@ -723,17 +710,18 @@ class Scheduler:
             self._push(entry, nxt)
         self._nrt_dirty[job.name] = nxt
         late = now - ts
-        if job.misfire_grace_time is not None and late > job.misfire_grace_time:
+        grace = options.misfire_grace_time
+        if grace is not None and late > grace:
             self._record(
                 entry, ts, RunStatus.missed, events,
                 f"Missed: the scheduler got to it {late:.3f} s after its fire time, more than "
-                f"misfire_grace_time={job.misfire_grace_time}",
+                f"misfire_grace_time={grace}",
             )
-        elif entry.running >= job.max_instances:
+        elif entry.running >= options.max_instances:
             self._record(
                 entry, ts, RunStatus.skipped, events,
                 f"Skipped: {entry.running} run(s) still in flight (max_instances="
-                f"{job.max_instances})",
+                f"{options.max_instances})",
             )
         else:
             self._start_run(entry, ts, 0, now)
@@ -744,17 +732,18 @@ class Scheduler:
     ) -> str:
         """Hand one run to the executor. Called with the lock held."""
         job = entry.job
+        options = job.options
         run_id = f"{self._run_prefix}{next(self._run_serial):x}"
         request = RunRequest(
-            run_id, job.name, entry.func, job.target, job.args, job.kwargs,
-            scheduled, job.timeout, attempt, job.owner,
+            run_id, job.name, entry.func, job.target, options.args, options.kwargs,
+            scheduled, options.timeout, attempt, options.owner,
         )
         entry.running += 1
         self._inflight[run_id] = entry
         if waiter is not None:
             self._waiters[run_id] = waiter
-        if job.timeout is not None:
-            heapq.heappush(self._timeouts, (now + job.timeout, run_id))
+        if options.timeout is not None:
+            heapq.heappush(self._timeouts, (now + options.timeout, run_id))
         self._writer.started(request)
         if self._outbox is not None:
             self._outbox.append((entry.executor, request))
@@ -919,8 +908,8 @@ class Scheduler:
             # Part of the stored job could not be read (see the trigger's reason): keep it
             # listed so it can be fixed or removed, but never fire it with half its state.
             log.warning("nbsched: job %r is not scheduled: %s", job.name, job.trigger.reason)
-        elif not job.paused and job.next_run_time is not None:
-            entry.next_ts = job.next_run_time.timestamp()
+        elif not job.paused and job.next_ts is not None:
+            entry.next_ts = job.next_ts
             if func is not None or job.kind == "notebook":
                 self._push(entry, entry.next_ts)
         return entry
@@ -954,7 +943,7 @@ class Scheduler:
                     entry.next_ts = None
                     events.append(JobPaused(timestamp=now, job_name=name))
                 else:
-                    nrt = job.next_run_time.timestamp() if job.next_run_time else None
+                    nrt = job.next_ts
                     if nrt is None or was_paused and nrt <= now:
                         nrt = job.trigger.next_fire_ts(now)
                     self._schedule(entry, nrt)
@@ -1009,12 +998,12 @@ class Scheduler:
         return entry
 
     def _public(self, entry: _Entry) -> Job:
-        nrt = entry.next_ts
-        return replace(
-            entry.job,
-            next_run_time=None if nrt is None else datetime.fromtimestamp(nrt, self._tz),
-            unbound=entry.func is None and entry.job.kind != "notebook",
-        )
+        job = entry.job
+        options = job.options
+        unbound = entry.func is None and options.kind != "notebook"
+        if options.unbound != unbound or options.next_tz is not self._tz:
+            options = options.replace(unbound=unbound, next_tz=self._tz)
+        return Job.build(job.name, job.target, job.trigger, options, entry.next_ts, job.created_ts)
 
     def _executor(self, name: str) -> Executor:
         executor = self._executors.get(name)

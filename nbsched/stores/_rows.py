@@ -190,8 +190,8 @@ def job_to_row(job: Job, updated_at: float) -> dict[str, Any]:
         "kwargs": kwargs_blob,
         "options": _json(job.name, "options", options),
         "paused": bool(job.paused),
-        "next_run_time": _ts(job.next_run_time),
-        "created_at": _ts(job.created_at),
+        "next_run_time": job.next_ts,
+        "created_at": job.created_ts,
         "updated_at": updated_at,
         "version": JOB_STATE_VERSION,
     }

@@ -20,7 +20,6 @@ import heapq
 import threading
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
@@ -96,9 +95,10 @@ class MemoryJobStore(JobStore):
     # -- jobs --------------------------------------------------------------------------------
 
     @staticmethod
-    def _stored(job: Job, created_at: datetime | None) -> Job:
-        if job.unbound or job.created_at != created_at:
-            job = dataclasses.replace(job, unbound=False, created_at=created_at)
+    def _stored(job: Job, created_ts: float | None) -> Job:
+        if job.unbound or job.created_ts != created_ts:
+            options = job.options.replace(unbound=False) if job.unbound else job.options
+            job = Job.build(job.name, job.target, job.trigger, options, job.next_ts, created_ts)
         return job
 
     def add_job(self, job: Job, *, replace_existing: bool = False) -> None:
@@ -106,7 +106,7 @@ class MemoryJobStore(JobStore):
             old = self._jobs.get(job.name)
             if old is not None and not replace_existing:
                 raise ConflictingJobError(job.name)
-            created = job.created_at if old is None or old.created_at is None else old.created_at
+            created = job.created_ts if old is None or old.created_ts is None else old.created_ts
             self._jobs[job.name] = self._stored(job, created)
             self._nrt.pop(job.name, None)
             self._changes += 1
@@ -116,7 +116,7 @@ class MemoryJobStore(JobStore):
             old = self._jobs.get(job.name)
             if old is None:
                 raise JobLookupError(job.name, self._jobs)
-            created = job.created_at if old.created_at is None else old.created_at
+            created = job.created_ts if old.created_ts is None else old.created_ts
             self._jobs[job.name] = self._stored(job, created)
             self._nrt.pop(job.name, None)
             self._changes += 1
@@ -135,9 +135,8 @@ class MemoryJobStore(JobStore):
     def _view(self, job: Job) -> Job:
         if job.name not in self._nrt:
             return job
-        ts = self._nrt[job.name]
-        return dataclasses.replace(
-            job, next_run_time=None if ts is None else datetime.fromtimestamp(ts, UTC)
+        return Job.build(
+            job.name, job.target, job.trigger, job.options, self._nrt[job.name], job.created_ts
         )
 
     def get_job(self, name: str) -> Job | None:
@@ -157,7 +156,12 @@ class MemoryJobStore(JobStore):
         with self._lock:
             jobs, nrt = self._jobs, self._nrt
             for name, ts in updates:
-                if name in jobs:
+                job = jobs.get(name)
+                if job is None:
+                    continue
+                if ts == job.next_ts:  # e.g. just added: the job already says so
+                    nrt.pop(name, None)
+                else:
                     nrt[name] = ts
 
     # -- runs --------------------------------------------------------------------------------

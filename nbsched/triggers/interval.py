@@ -51,7 +51,9 @@ class IntervalTrigger(Trigger):
     """
 
     type_name = "interval"
-    __slots__ = ("_interval", "_start", "_end", "_iv", "_start_ts", "_end_ts")
+    # Floats only (POSIX seconds): one trigger per job, and 10k jobs should not each carry a
+    # timedelta and two datetimes. The datetime API rebuilds them exactly (microsecond grid).
+    __slots__ = ("_iv", "_start_ts", "_end_ts")
 
     def __init__(
         self,
@@ -78,35 +80,32 @@ class IntervalTrigger(Trigger):
         # the machine's zone reads naive or string times only (looking it up costs ~8 µs,
         # which adds up when a store of 10k jobs is loaded)
         local = resolve_zone(None) if _naive(start) or _naive(end) else UTC
-        self._interval = delta
-        # normalized to UTC: fire times are absolute and returned in UTC
-        self._start = _utc(to_aware(start, local, "start"))
-        self._end = _utc(to_aware(end, local, "end"))
-        if self._start is not None and self._end is not None and self._end < self._start:
+        start_dt = to_aware(start, local, "start")
+        end_dt = to_aware(end, local, "end")
+        if start_dt is not None and end_dt is not None and end_dt < start_dt:
             raise InvalidArgumentError(
-                f"end ({self._end.isoformat()}) is before start ({self._start.isoformat()})"
+                f"end ({end_dt.isoformat()}) is before start ({start_dt.isoformat()})"
             )
-        # the float copies used by the scheduler's hot path (next_fire_ts)
         self._iv = delta.total_seconds()
-        self._start_ts = None if self._start is None else self._start.timestamp()
-        self._end_ts = None if self._end is None else self._end.timestamp()
+        self._start_ts = None if start_dt is None else start_dt.timestamp()
+        self._end_ts = None if end_dt is None else end_dt.timestamp()
 
     # -- values -----------------------------------------------------------------------------
 
     @property
     def interval(self) -> timedelta:
         """The time between two fire times."""
-        return self._interval
+        return timedelta(seconds=self._iv)
 
     @property
     def start(self) -> datetime | None:
         """The first fire time (UTC), or ``None`` before :meth:`anchor`."""
-        return self._start
+        return _utc(self._start_ts)
 
     @property
     def end(self) -> datetime | None:
         """The latest possible fire time (UTC), or ``None``."""
-        return self._end
+        return _utc(self._end_ts)
 
     @property
     def timezone(self) -> tzinfo | None:
@@ -114,7 +113,7 @@ class IntervalTrigger(Trigger):
         return None
 
     def _key(self) -> tuple[Any, ...]:
-        return (self._interval, self._start, self._end)
+        return (self._iv, self._start_ts, self._end_ts)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, IntervalTrigger):
@@ -126,10 +125,10 @@ class IntervalTrigger(Trigger):
 
     def __repr__(self) -> str:
         args = [repr(self._iv)]
-        if self._start is not None:
-            args.append(f"start={iso(self._start)!r}")
-        if self._end is not None:
-            args.append(f"end={iso(self._end)!r}")
+        if self._start_ts is not None:
+            args.append(f"start={iso(self.start)!r}")
+        if self._end_ts is not None:
+            args.append(f"end={iso(self.end)!r}")
         return f"IntervalTrigger({', '.join(args)})"
 
     # -- fire times -------------------------------------------------------------------------
@@ -142,14 +141,15 @@ class IntervalTrigger(Trigger):
         """
         require_aware(after)
         after = after.astimezone(UTC)
-        start = after if self._start is None else self._start
+        interval, end = self.interval, self.end
+        start = self.start or after
         if after < start:
             fire = start
         else:
             # timedelta // timedelta is an exact integer division on microseconds
-            k = (after - start) // self._interval + 1
-            fire = start + self._interval * k
-        if self._end is not None and fire > self._end:
+            k = (after - start) // interval + 1
+            fire = start + interval * k
+        if end is not None and fire > end:
             return None
         return fire
 
@@ -178,33 +178,30 @@ class IntervalTrigger(Trigger):
     def anchor(self, now: datetime) -> IntervalTrigger:
         """A copy starting at ``now`` when no start was given, else ``self``. The scheduler
         then asks for the first fire time strictly after ``now``: ``now + interval``."""
-        if self._start is not None:
+        if self._start_ts is not None:
             return self
         require_aware(now)
-        if self._end is not None and now > self._end:
-            now = self._end  # already over: it never fires, and the caller will be told so
-        # A copy that shares the immutable parts (the scheduler anchors one trigger per job,
-        # and 10k jobs should not carry 10k copies of the same interval).
+        start_ts = now.timestamp()
+        if self._end_ts is not None and start_ts > self._end_ts:
+            start_ts = self._end_ts  # already over: it never fires, and the caller is told so
         anchored = object.__new__(IntervalTrigger)
-        anchored._interval, anchored._iv = self._interval, self._iv
-        anchored._end, anchored._end_ts = self._end, self._end_ts
-        anchored._start = start = now.astimezone(UTC)
-        anchored._start_ts = start.timestamp()
+        anchored._iv, anchored._end_ts, anchored._start_ts = self._iv, self._end_ts, start_ts
         return anchored
 
     # -- words and state --------------------------------------------------------------------
 
     def describe(self) -> str:
         """``"Every 10 seconds"``, ``"Every hour"``, ``"Every 1 hour and 30 minutes"``."""
-        words = format_duration(self._interval)
+        words = format_duration(self.interval)
         if words in ("1 second", "1 minute", "1 hour"):
             text = f"Every {words[2:]}"  # "Every hour", as cron-descriptor says
             # (but not "Every day": parse_trigger reads that as daily at midnight, on the
             # wall clock, while this is 24 h of elapsed time)
         else:
             text = f"Every {words}"
-        if self._end is not None:
-            text += f", until {format_local(self._end)} UTC"
+        end = self.end
+        if end is not None:
+            text += f", until {format_local(end)} UTC"
         return text
 
     def to_state(self) -> dict[str, Any]:
@@ -212,8 +209,8 @@ class IntervalTrigger(Trigger):
             "version": STATE_VERSION,
             "type": self.type_name,
             "interval": self._iv,
-            "start": iso(self._start),
-            "end": iso(self._end),
+            "start": iso(self.start),
+            "end": iso(self.end),
         }
 
     @classmethod
@@ -225,8 +222,8 @@ class IntervalTrigger(Trigger):
         )
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
+def _utc(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
 def _naive(value: object) -> bool:
