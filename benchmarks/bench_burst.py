@@ -84,7 +84,7 @@ def main() -> None:
             if type(ev) is RunFinished and ev.run.status in (RunStatus.missed, RunStatus.skipped):
                 missed.append(1)
 
-        sched.add_listener(listener)
+        sched.add_listener(listener, RunFinished)  # as the aps3 side: one event type
 
         def add(when: float) -> None:
             _add_nbsched(sched, a.n, when, grace)

@@ -204,7 +204,7 @@ def run_nbsched(
     t0 = math.ceil(time.time() + _lead(n, per_job))
     t_add = time.perf_counter()
     _nbsched_add(sched, n, t0, duration, grace)
-    sched.add_listener(listener)
+    sched.add_listener(listener, RunFinished)  # the aps3 side listens with a mask too
     sched.start()
     setup_s = time.perf_counter() - t_add
     margin = t0 - time.time()

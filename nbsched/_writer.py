@@ -21,9 +21,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from .abc import JobStore, RunRequest
+from .abc import Clock, JobStore, RunRequest
 from .jobs import Run, RunStatus
 
 __all__ = ["RunWriter"]
@@ -56,6 +56,8 @@ class RunWriter:
     :param take_next_run_times: returns (and forgets) the pending ``{name: ts}`` updates
     :param on_fault: called with an error message when a write fails, ``None`` when a write
         succeeds again
+    :param clock: the scheduler's clock (runs handed over before their fire time are not
+        written as ``running`` before it)
     """
 
     def __init__(
@@ -63,8 +65,10 @@ class RunWriter:
         store: JobStore,
         take_next_run_times: Callable[[], dict[str, float | None]],
         on_fault: Callable[[str | None], None],
+        clock: Clock | None = None,
     ) -> None:
         self._store = store
+        self._clock = clock
         self._take_nrt = take_next_run_times
         self._on_fault = on_fault
         self._queue: deque[Run | RunRequest] = deque()
@@ -128,7 +132,8 @@ class RunWriter:
         with self._write_lock:
             queue = self._queue
             # runs started one batch ago and still open are written now, as running
-            items: dict[str, Run | RunRequest] = dict(self._open)
+            carried = self._open
+            items: dict[str, Run | RunRequest] = dict(carried)
             self._open = {}
             fresh: list[str] = []
             for _ in range(len(queue)):
@@ -144,6 +149,7 @@ class RunWriter:
                     if isinstance(item, RunRequest):
                         self._open[run_id] = item
                         del items[run_id]
+            self._hold_early(items, [*carried, *fresh] if all_open else carried)
             nrt, self._carry = self._carry, {}
             nrt.update(self._take_nrt())  # newer values win over carried ones
             if not items and not nrt:
@@ -168,6 +174,24 @@ class RunWriter:
                 log.info("nbsched: writing run records works again")
                 self._on_fault(None)
             return True
+
+    def _hold_early(self, items: dict[str, Run | RunRequest], candidates: Iterable[str]) -> None:
+        """Keep runs whose fire time has not come yet open (``RunRequest.not_before``), even
+        in a flush: nothing is running yet, and a burst handed over early is then written
+        once, finished, not first as ``running``."""
+        if self._clock is None:
+            return
+        now = self._clock.time()
+        for run_id in candidates:
+            item = items.get(run_id)
+            if (
+                isinstance(item, RunRequest)
+                and item.started_ts is None
+                and item.not_before is not None
+                and item.not_before > now
+            ):
+                self._open[run_id] = item
+                del items[run_id]
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Write everything queued so far (runs in flight as ``running``), now, from the

@@ -172,6 +172,7 @@ class RunRequest:
         "attempt",
         "owner",
         "started_ts",
+        "not_before",
     )
 
     def __init__(
@@ -200,6 +201,9 @@ class RunRequest:
         self.owner = owner
         #: set by the executor when the body starts
         self.started_ts: float | None = None
+        #: handed over ahead of its fire time: do not start before this time (POSIX
+        #: seconds); only executors with ``accepts_early`` get such requests
+        self.not_before: float | None = None
 
     def __repr__(self) -> str:
         return f"<RunRequest {self.job_name!r} run={self.run_id} attempt={self.attempt}>"
@@ -208,8 +212,10 @@ class RunRequest:
 #: ``on_finished(request, status, output, error, finished_ts)``; ``request.started_ts`` is
 #: set when the body started
 FinishCallback = Callable[[RunRequest, RunStatus, str, "str | None", float], None]
-#: ``on_started(request)``, called in the worker right before the body runs
-StartCallback = Callable[[RunRequest], None]
+#: ``on_started(request)``, called in the worker right before the body runs. For a request
+#: handed over early (``not_before``) it may return a reason not to run it after all (its job
+#: was paused or removed meanwhile): the executor then reports it ``cancelled`` with that reason
+StartCallback = Callable[[RunRequest], "str | None"]
 
 
 class Executor(ABC):
@@ -227,6 +233,9 @@ class Executor(ABC):
 
     #: the name jobs use to choose this executor (``Job.executor``)
     name: ClassVar[str]
+    #: takes requests ahead of their fire time (``RunRequest.not_before``) and starts them on
+    #: time itself, so that the scheduler's dispatch work for a burst is done before it
+    accepts_early: ClassVar[bool] = False
 
     @abstractmethod
     def start(self, clock: Clock, on_started: StartCallback, on_finished: FinishCallback) -> None:

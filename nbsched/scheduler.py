@@ -81,6 +81,10 @@ log = logging.getLogger("nbsched")
 
 #: most due fires dispatched per pass while holding the lock
 _CHUNK = 4096
+#: how far ahead of their fire time runs are handed to executors that start them on time
+#: themselves (``Executor.accepts_early``): the loop's work for a burst of due jobs is then
+#: done before the burst, and at the fire time the workers only start bodies (seconds)
+_LEAD = 0.1
 #: how often a shared store is checked for changes made by other processes (seconds)
 _WATCH_INTERVAL = 1.0
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
@@ -197,11 +201,18 @@ class Scheduler:
         self._seq = itertools.count()
         self._run_prefix = os.urandom(5).hex() + "-"
         self._run_serial = itertools.count(1)
-        self._listeners: tuple[Callable[[Event], None], ...] = ()
+        # (callback, event types or None for all); _by_type caches who wants which type
+        self._listeners: tuple[tuple[Callable[[Event], None], tuple[type, ...] | None], ...] = ()
+        self._by_type: dict[type, tuple[Callable[[Event], None], ...]] = {}
         self._faults: dict[str, str] = {}
         self._wake_at: float | None = None  # deadline the loop sleeps until
         # requests the loop dispatched in this pass, handed to executors only at its end
         self._outbox: list[tuple[Executor, RunRequest]] | None = None
+        # Fires handed over early only if nothing stands in the way: a job still running at
+        # its max_instances, or an executor that cannot wait, is decided at its fire time.
+        # Those wait here, out of the heap: (ts, name).
+        self._lead = _LEAD if isinstance(self._clock, SystemClock) else 0.0
+        self._held: list[tuple[float, str]] = []
 
         self._running = False
         self._stopping = False
@@ -211,7 +222,9 @@ class Scheduler:
         self._next_watch = 0.0
         self._thread: threading.Thread | None = None
         self._unregister_exit: Callable[[], None] | None = None
-        self._writer = RunWriter(store, self._take_next_run_times, self._writer_fault)
+        self._writer = RunWriter(
+            store, self._take_next_run_times, self._writer_fault, self._clock
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -540,19 +553,44 @@ class Scheduler:
 
     # ------------------------------------------------------------------ observing
 
-    def add_listener(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        """Call ``callback(event)`` for every event (see :mod:`nbsched.events`).
+    def add_listener(
+        self,
+        callback: Callable[[Event], None],
+        events: type[Event] | tuple[type[Event], ...] | None = None,
+    ) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event (see :mod:`nbsched.events`), or only for
+        events of the given type(s): ``add_listener(cb, RunFinished)``. Listening to fewer
+        types costs less: with nobody listening, run events are not even created.
 
         :returns: a function that removes the listener
         """
+        if events is not None:
+            types = events if isinstance(events, tuple) else (events,)
+            if not types or not all(isinstance(t, type) and issubclass(t, Event) for t in types):
+                raise InvalidArgumentError(
+                    f"events must be event classes from nbsched.events, got {events!r}"
+                )
+        item = (callback, None if events is None else types)
         with self._cond:
-            self._listeners = (*self._listeners, callback)
+            self._listeners = (*self._listeners, item)
+            self._by_type = {}
 
         def remove() -> None:
             with self._cond:
-                self._listeners = tuple(cb for cb in self._listeners if cb is not callback)
+                self._listeners = tuple(x for x in self._listeners if x is not item)
+                self._by_type = {}
 
         return remove
+
+    def _callbacks(self, cls: type) -> tuple[Callable[[Event], None], ...]:
+        """The listeners that want events of class ``cls`` (lock-free; cached)."""
+        by_type = self._by_type
+        found = by_type.get(cls)
+        if found is None:
+            found = by_type[cls] = tuple(
+                cb for cb, types in self._listeners if types is None or issubclass(cls, types)
+            )
+        return found
 
     def status(self) -> dict[str, Any]:
         """A snapshot: ``running``, ``healthy``, ``error`` (the fault, if any), job and run
@@ -654,7 +692,9 @@ class Scheduler:
     def _next_deadline(self) -> float | None:
         times = []
         if self._heap:
-            times.append(self._heap[0][0])
+            times.append(self._heap[0][0] - self._lead)
+        if self._held:
+            times.append(min(ts for ts, _ in self._held))
         if self._retries:
             times.append(self._retries[0][0])
         if self._timeouts:
@@ -664,17 +704,29 @@ class Scheduler:
         return min(times) if times else None
 
     def _dispatch_due(self, now: float, events: list[Event]) -> int:
-        """Fire what is due (at most ``_CHUNK``). Called with the lock held."""
+        """Fire what is due, or due within the lead time (at most ``_CHUNK``). Called with
+        the lock held."""
         heap = self._heap
         entries = self._entries
+        held = self._held
+        for item in held:  # decided afresh: they may be due now, or free to go early
+            heapq.heappush(heap, item)
+        held.clear()
+        limit = now + self._lead
         count = 0
-        while heap and heap[0][0] <= now and count < _CHUNK:
+        while heap and heap[0][0] <= limit and count < _CHUNK:
             due, name = heapq.heappop(heap)
             entry = entries.get(name)
             if entry is None or entry.next_ts != due or entry.job.paused:
                 continue  # removed, rescheduled (resume, update, duplicate) or paused
             if entry.func is None and entry.job.kind != "notebook":
                 continue  # unbound: waits for bind_unbound(), which pushes it again
+            if due > now and (
+                entry.running >= entry.job.options.max_instances
+                or not entry.executor.accepts_early
+            ):
+                held.append((due, name))
+                continue
             count += 1
             self._fire(entry, due, now, events)
         retries = self._retries
@@ -738,12 +790,14 @@ class Scheduler:
             run_id, job.name, entry.func, job.target, options.args, options.kwargs,
             scheduled, options.timeout, attempt, options.owner,
         )
+        if scheduled > now:
+            request.not_before = scheduled  # handed over early: the executor waits
         entry.running += 1
         self._inflight[run_id] = entry
         if waiter is not None:
             self._waiters[run_id] = waiter
         if options.timeout is not None:
-            heapq.heappush(self._timeouts, (now + options.timeout, run_id))
+            heapq.heappush(self._timeouts, (max(now, scheduled) + options.timeout, run_id))
         self._writer.started(request)
         if self._outbox is not None:
             self._outbox.append((entry.executor, request))
@@ -766,7 +820,7 @@ class Scheduler:
             owner=job.owner,
         )
         self._writer.finished(run)
-        if self._listeners:
+        if self._callbacks(RunFinished):
             events.append(RunFinished(timestamp=run.finished_ts, job_name=job.name, run=run))  # type: ignore[arg-type]
 
     def _expired_timeouts(self, now: float) -> list[str]:
@@ -794,16 +848,27 @@ class Scheduler:
 
     # ------------------------------------------------------------------ executor callbacks
 
-    def _on_started(self, request: RunRequest) -> None:
-        if self._listeners:
-            self._emit(
-                RunStarted(
-                    timestamp=request.started_ts or self._clock.time(),
-                    job_name=request.job_name,
-                    run_id=request.run_id,
-                    scheduled_ts=request.scheduled_ts,
-                )
+    def _on_started(self, request: RunRequest) -> str | None:
+        if request.not_before is not None:
+            # Handed over early: its job may have been paused or removed since (lock-free
+            # reads; the API methods change these under the lock before they return).
+            entry = self._inflight.get(request.run_id)
+            if entry is not None:
+                if self._entries.get(request.job_name) is not entry:
+                    return "Cancelled: the job was removed or replaced before this fire time"
+                if entry.job.paused:
+                    return "Cancelled: the job was paused before this fire time"
+        callbacks = self._callbacks(RunStarted)
+        if callbacks:
+            event = RunStarted(
+                timestamp=request.started_ts or self._clock.time(),
+                job_name=request.job_name,
+                run_id=request.run_id,
+                scheduled_ts=request.scheduled_ts,
             )
+            for callback in callbacks:
+                self._call(callback, event)
+        return None
 
     def _on_finished(
         self, request: RunRequest, status: RunStatus, output: str, error: str | None,
@@ -837,8 +902,11 @@ class Scheduler:
         if waiter is not None:
             waiter.run = run
             waiter.event.set()
-        if self._listeners:
-            self._emit(RunFinished(timestamp=finished_ts, job_name=request.job_name, run=run))
+        callbacks = self._callbacks(RunFinished)
+        if callbacks:
+            event = RunFinished(timestamp=finished_ts, job_name=request.job_name, run=run)
+            for callback in callbacks:
+                self._call(callback, event)
 
     def _settle_finished(self) -> None:
         """Account for finished runs (loop thread, lock held): in-flight counts, retries."""
@@ -983,11 +1051,15 @@ class Scheduler:
             self._set_fault("writer", message)
 
     def _emit(self, event: Event) -> None:
-        for callback in self._listeners:
-            try:
-                callback(event)
-            except Exception:
-                log.exception("nbsched: listener %r failed on %r", callback, event)
+        for callback in self._callbacks(type(event)):
+            self._call(callback, event)
+
+    @staticmethod
+    def _call(callback: Callable[[Event], None], event: Event) -> None:
+        try:
+            callback(event)
+        except Exception:
+            log.exception("nbsched: listener %r failed on %r", callback, event)
 
     # ------------------------------------------------------------------ helpers
 

@@ -38,6 +38,7 @@ class ThreadJobExecutor(Executor):
     """
 
     name = "thread"
+    accepts_early = True
 
     def __init__(self, max_workers: int = 8, *, name: str = "thread") -> None:
         if max_workers < 1:
@@ -50,6 +51,8 @@ class ThreadJobExecutor(Executor):
         self._idle = 0
         self._capacity = max_workers  # grows by one for every abandoned (still running) run
         self._inflight: dict[str, RunRequest] = {}
+        # workers holding a request handed over early wait on this until its fire time
+        self._gate = threading.Condition(threading.Lock())
         self._serial = 0
         self._accepting = False
         self._clock: Clock | None = None
@@ -90,20 +93,35 @@ class ThreadJobExecutor(Executor):
         clock = self._clock
         assert clock is not None
         inflight = self._inflight
+        get_nowait = self._queue.get_nowait
         try:
             while True:
-                with self._lock:  # += on an attribute is not atomic across threads
-                    self._idle += 1
-                try:
-                    request = self._queue.get()
-                finally:
-                    with self._lock:
-                        self._idle -= 1
+                try:  # with a backlog, no bookkeeping: nobody needs to know we are idle
+                    request = get_nowait()
+                except queue.Empty:
+                    request = self._get_idle()
                 if request is _STOP:
                     return
-                inflight[request.run_id] = request
+                run_id = request.run_id
+                inflight[run_id] = request  # (from here on, cancel() can report it)
+                if request.not_before is not None and request.not_before > clock.time():
+                    self._wait_until(request.not_before)
+                    if not self._accepting and inflight.pop(run_id, None) is not None:
+                        self._finish(
+                            request, RunStatus.cancelled, "",
+                            "the scheduler shut down before it started",
+                        )
+                        continue
+                if run_id not in inflight:  # cancelled, or shut down, while it waited
+                    if self._retire_if_over_capacity(me):
+                        return
+                    continue
                 request.started_ts = clock.time()
-                self._on_started(request)
+                reason = self._on_started(request)
+                if reason is not None:  # its job was paused or removed since
+                    if inflight.pop(run_id, None) is not None:
+                        self._on_finished(request, RunStatus.cancelled, "", reason, clock.time())
+                    continue
                 _capture.begin()
                 error = None
                 try:
@@ -115,7 +133,7 @@ class ThreadJobExecutor(Executor):
                     error = traceback.format_exc()
                 output = _capture.end()
                 # Whoever pops the request first reports it: this thread, or cancel().
-                if inflight.pop(request.run_id, None) is None:
+                if inflight.pop(run_id, None) is None:
                     if self._retire_if_over_capacity(me):
                         return
                     continue
@@ -123,6 +141,24 @@ class ThreadJobExecutor(Executor):
         finally:
             with self._lock:
                 self._threads.discard(me)
+
+    def _get_idle(self) -> RunRequest | None:
+        """Block for the next request, counted as idle meanwhile (see :meth:`submit`)."""
+        with self._lock:  # += on an attribute is not atomic across threads
+            self._idle += 1
+        try:
+            return self._queue.get()
+        finally:
+            with self._lock:
+                self._idle -= 1
+
+    def _wait_until(self, ts: float) -> None:
+        """Sleep until ``ts`` on the executor's clock, or until shutdown."""
+        clock = self._clock
+        assert clock is not None
+        with self._gate:
+            while self._accepting and clock.time() < ts:
+                clock.wait(self._gate, ts)
 
     def _retire_if_over_capacity(self, me: threading.Thread) -> bool:
         """After an abandoned run finally returns, give the extra slot back."""
@@ -159,6 +195,8 @@ class ThreadJobExecutor(Executor):
                 return
             self._accepting = False
             threads = list(self._threads)
+        with self._gate:  # workers waiting for a fire time: stop waiting
+            self._gate.notify_all()
         # Requests still queued never started: report them cancelled.
         pending: list[RunRequest] = []
         while True:

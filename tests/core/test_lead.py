@@ -1,0 +1,202 @@
+"""Runs handed to the thread executor ahead of their fire time (``Scheduler._lead``).
+
+The scheduler does its dispatch work for a fire time up to ``_lead`` seconds early; the
+worker holding the run starts the body at the fire time itself. With a real clock the lead
+is 0.1 s; these tests give a fake-clock scheduler a lead of 5 s so that every step can be
+observed without sleeping.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from nbsched import InvalidArgumentError, RunStatus, Scheduler
+from nbsched.abc import Clock, Executor, FinishCallback, RunRequest, StartCallback
+from nbsched.events import JobAdded, RunFinished, RunStarted
+from nbsched.executors.thread import ThreadJobExecutor
+from nbsched.testing import FakeClock
+from tests.conftest import wait_for
+
+LEAD = 5.0
+
+
+@pytest.fixture
+def early(clock: FakeClock) -> Iterator[Scheduler]:
+    s = Scheduler(clock=clock, timezone="UTC", max_workers=4)
+    s._lead = LEAD
+    s.start()
+    try:
+        yield s
+    finally:
+        s.shutdown()
+
+
+def handed_over(s: Scheduler, n: int = 1) -> None:
+    wait_for(lambda: s.status()["running_runs"] == n, 10, f"{n} run(s) handed over")
+
+
+def finished_runs(s: Scheduler, name: str, n: int) -> list[Any]:
+    def enough() -> bool:
+        return sum(r.status.finished for r in s.get_runs(name)) >= n
+
+    wait_for(enough, 10, f"{n} finished run(s) of {name!r}")
+    return [r for r in s.get_runs(name) if r.status.finished]
+
+
+def test_a_run_handed_over_early_starts_at_its_fire_time(early: Scheduler, clock: FakeClock) -> None:
+    started: list[float] = []
+    t0 = clock.time()
+    early.add_job(lambda: started.append(clock.time()), "every 10s", name="tick")
+    clock.advance(10 - LEAD + 1)  # inside the lead: dispatched, not started
+    handed_over(early)
+    assert started == []
+    assert early.get_runs("tick") == []  # not "running" before its fire time
+    clock.advance(LEAD - 1)
+    (run,) = finished_runs(early, "tick", 1)
+    assert run.status is RunStatus.succeeded
+    assert run.scheduled_ts == t0 + 10 and run.started_ts == started[0] == t0 + 10
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda s: s.pause_job("tick"), "paused before this fire time"),
+        (lambda s: s.remove_job("tick"), "removed or replaced before this fire time"),
+        (
+            lambda s: s.add_job(lambda: None, "every 10s", name="tick", replace_existing=True),
+            "removed or replaced before this fire time",
+        ),
+    ],
+    ids=["pause", "remove", "replace"],
+)
+def test_a_run_handed_over_early_does_not_start_if_its_job_changed(
+    early: Scheduler, clock: FakeClock, change: Callable[[Scheduler], Any], reason: str
+) -> None:
+    ran: list[int] = []
+    seen: list[Any] = []
+    early.add_listener(seen.append, RunFinished)
+    early.add_job(lambda: ran.append(1), "every 10s", name="tick")
+    clock.advance(10 - LEAD + 1)
+    handed_over(early)
+    change(early)
+    clock.advance(LEAD - 1)
+    wait_for(lambda: seen, 10, "the run to be reported")
+    (event,) = seen
+    assert event.run.status is RunStatus.cancelled and reason in event.run.error
+    assert ran == [] and event.run.started_ts is not None
+
+
+def test_a_job_still_running_is_decided_at_its_fire_time(early: Scheduler, clock: FakeClock) -> None:
+    """max_instances is checked when the fire time comes, not a lead earlier: a run that ends
+    between the two does not make the next one ``skipped``."""
+    release = threading.Event()
+    calls: list[float] = []
+
+    def slow() -> None:
+        calls.append(clock.time())
+        if len(calls) == 1:
+            release.wait(10)
+
+    t0 = clock.time()
+    early.add_job(slow, "every 10s", name="slow", max_instances=1)
+    clock.advance(10)
+    wait_for(lambda: len(calls) == 1, 10, "the first run to start")
+    clock.advance(10 - LEAD + 1)  # the next fire time is within the lead, the job still runs
+    handed_over(early, 1)  # only the running one: the next waits for its fire time
+    release.set()
+    finished_runs(early, "slow", 1)
+    clock.advance(LEAD - 1)
+    runs = finished_runs(early, "slow", 2)
+    assert [r.status for r in runs] == [RunStatus.succeeded] * 2
+    assert calls == [t0 + 10, t0 + 20]
+
+
+class _OnTimeOnly(Executor):
+    """An executor that cannot hold runs (``accepts_early`` False): records when it gets them."""
+
+    name = "ontime"
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[float, float]] = []  # (clock time, scheduled_ts)
+        self._clock: Clock | None = None
+        self._finish: FinishCallback | None = None
+
+    def start(self, clock: Clock, on_started: StartCallback, on_finished: FinishCallback) -> None:
+        self._clock, self._finish = clock, on_finished
+
+    def submit(self, request: RunRequest) -> None:
+        assert self._clock is not None and self._finish is not None
+        self.submitted.append((self._clock.time(), request.scheduled_ts))
+        assert request.not_before is None
+        request.started_ts = self._clock.time()
+        self._finish(request, RunStatus.succeeded, "", None, self._clock.time())
+
+    def cancel(self, run_id: str, status: RunStatus = RunStatus.cancelled) -> bool:
+        return False
+
+    def shutdown(self, *, wait: bool = True, timeout: float = 1.0) -> None:
+        pass
+
+
+def test_executors_that_cannot_hold_runs_get_them_at_their_fire_time(clock: FakeClock) -> None:
+    ontime = _OnTimeOnly()
+    s = Scheduler(clock=clock, timezone="UTC", executors={"ontime": ontime})
+    s._lead = LEAD
+    s.start()
+    try:
+        t0 = clock.time()
+        s.add_job(lambda: None, "every 10s", name="tick", executor="ontime")
+        clock.advance(10 - LEAD + 1)
+        assert s.status()["running_runs"] == 0 and ontime.submitted == []
+        clock.advance(LEAD - 1)
+        wait_for(lambda: ontime.submitted, 10, "the run to be submitted")
+        assert ontime.submitted == [(t0 + 10, t0 + 10)]
+    finally:
+        s.shutdown()
+
+
+def test_shutdown_cancels_runs_waiting_for_their_fire_time(clock: FakeClock) -> None:
+    s = Scheduler(clock=clock, timezone="UTC")
+    s._lead = LEAD
+    seen: list[Any] = []
+    s.add_listener(seen.append, RunFinished)
+    s.start()
+    s.add_job(lambda: None, "every 10s", name="tick")
+    clock.advance(10 - LEAD + 1)
+    handed_over(s)
+    s.shutdown()  # bounded; the waiting worker lets go at once
+    assert [e.run.status for e in seen] == [RunStatus.cancelled]
+    assert "shut down before it started" in seen[0].run.error
+    assert s.get_runs("tick")[0].status is RunStatus.cancelled
+
+
+def test_a_real_clock_hands_runs_over_a_little_early() -> None:
+    s = Scheduler(timezone="UTC")
+    assert 0 < s._lead <= 0.2
+    assert Scheduler(clock=FakeClock())._lead == 0  # fake time: every step explicit
+
+
+def test_listeners_can_ask_for_some_event_types_only(sched: Scheduler, clock: FakeClock) -> None:
+    finished: list[Any] = []
+    either: list[Any] = []
+    sched.add_listener(finished.append, RunFinished)
+    remove = sched.add_listener(either.append, (RunStarted, JobAdded))
+    sched.add_job(lambda: None, "every 10s", name="tick")
+    clock.advance(10)
+    wait_for(lambda: finished, 10, "RunFinished")
+    assert [type(e) for e in finished] == [RunFinished]
+    assert [type(e) for e in either] == [JobAdded, RunStarted]
+    remove()
+    clock.advance(10)
+    wait_for(lambda: len(finished) == 2, 10, "the second RunFinished")
+    assert len(either) == 2
+    with pytest.raises(InvalidArgumentError, match="event classes"):
+        sched.add_listener(print, str)  # type: ignore[arg-type]
+
+
+def test_the_thread_executor_says_it_holds_runs() -> None:
+    assert ThreadJobExecutor.accepts_early and not Executor.accepts_early
