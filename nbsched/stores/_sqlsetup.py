@@ -3,12 +3,15 @@
 * :func:`build_tables` -- the three tables and their indexes, in one place;
 * :func:`create_engine_for` and :func:`install_hooks` -- what every connection needs: on SQLite,
   WAL, ``synchronous=NORMAL``, a busy timeout and SQLAlchemy (not the sqlite3 module) emitting
-  ``BEGIN``, so that writes can start with ``BEGIN IMMEDIATE``; on PostgreSQL, a lock timeout.
+  ``BEGIN``, so that writes can start with ``BEGIN IMMEDIATE``; on PostgreSQL, a lock timeout;
+* :class:`DirectStatement` -- a Core statement compiled once, to run on a DBAPI cursor without
+  SQLAlchemy's per-call execution machinery (the store's direct write path on SQLite files).
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -26,13 +29,24 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL, Connection, Dialect, Engine
+from sqlalchemy.exc import StatementError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["Tables", "build_tables", "create_engine_for", "install_hooks", "EngineSettings"]
+__all__ = [
+    "Tables",
+    "build_tables",
+    "create_engine_for",
+    "install_hooks",
+    "EngineSettings",
+    "DirectStatement",
+    "sync_sqlite_connection",
+]
 
 
 class Tables(NamedTuple):
@@ -144,9 +158,34 @@ def _setup_sqlite_connection(dbapi_conn: Any, busy_ms: int) -> None:
     try:
         cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")  # first: the next pragma may wait
         cursor.execute("PRAGMA journal_mode = WAL")  # persistent; a no-op once the file is WAL
-        cursor.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; no fsync per commit
+        # NORMAL, not FULL: in WAL mode a commit is then an append to the WAL without an
+        # fsync (the WAL is synced at checkpoints). A committed transaction survives the crash
+        # of any process (it is in the OS's page cache); only an OS crash or power cut can lose
+        # the last commits, and the database is never corrupted. SQLite's documented choice
+        # for WAL (https://sqlite.org/pragma.html#pragma_synchronous); FULL would cost an fsync
+        # per add_job.
+        cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
+
+
+def sync_sqlite_connection(dbapi_conn: Any, info: dict[str, Any], busy_ms: int) -> None:
+    """Bring a pooled SQLite connection in line with the settings before a transaction: set it
+    up if it was made before our hooks were installed (a caller's engine), and apply a
+    ``busy_timeout`` changed since it was made. ``info`` is the pool's info dict of the
+    connection. Costs one dict lookup when nothing changed."""
+    applied = info.get(_APPLIED)
+    if applied == busy_ms:
+        return
+    if applied is None:  # pooled before we hooked a caller's engine
+        _setup_sqlite_connection(dbapi_conn, busy_ms)
+    else:  # busy_timeout was changed since
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        finally:
+            cursor.close()
+    info[_APPLIED] = busy_ms
 
 
 def install_hooks(engine: Engine, busy_ms: int) -> EngineSettings:
@@ -163,13 +202,8 @@ def install_hooks(engine: Engine, busy_ms: int) -> EngineSettings:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            info = conn.connection.info
-            applied = info.get(_APPLIED)
-            if applied is None:  # pooled before we hooked a caller's engine
-                _setup_sqlite_connection(conn.connection.dbapi_connection, settings.busy_ms)
-            elif applied != settings.busy_ms:  # busy_timeout was changed since
-                conn.exec_driver_sql(f"PRAGMA busy_timeout = {settings.busy_ms}")
-            info[_APPLIED] = settings.busy_ms
+            pooled = conn.connection
+            sync_sqlite_connection(pooled.dbapi_connection, pooled.info, settings.busy_ms)
             conn.exec_driver_sql(conn.get_execution_options().get(BEGIN_OPTION, "BEGIN"))
 
     elif engine.dialect.name == "postgresql":
@@ -216,3 +250,77 @@ def db_message(exc: BaseException) -> str:
         if line.strip():
             return line.strip()
     return type(orig if orig is not None else exc).__name__
+
+
+# -- the direct path --------------------------------------------------------------------------
+
+#: a bind parameter whose value comes with each call
+_GIVEN: Any = object()
+
+
+class DirectStatement:
+    """A Core statement compiled once for one dialect, to run on a DBAPI cursor directly.
+
+    What ``Connection.execute`` does on every call, done once here: compiling the statement,
+    and finding where each positional parameter's value comes from (the call's parameters, or
+    the statement itself for a literal such as ``key = 'jobs_changed'``) and which bind
+    processor of its type converts it (on SQLite: ``bool`` to 0/1, ``bytes`` to
+    ``sqlite3.Binary``, numbers to ``float``). Parameters are looked up by bind key, as
+    SQLAlchemy does: a column's name for an INSERT compiled with ``column_keys``, else the
+    name given to :func:`~sqlalchemy.bindparam`.
+
+    Only what is fully known at compile time is accepted, else :class:`NotImplementedError`
+    (the caller then keeps SQLAlchemy's execution): a positional paramstyle, no
+    "expanding"/``literal_execute`` parameters (they are rendered per call), no parameters
+    with a callable value, and result columns that need no result processor (rows are
+    returned as the driver gives them).
+    """
+
+    __slots__ = ("sql", "_slots")
+
+    def __init__(
+        self, stmt: ExecutableReturnsRows, dialect: Dialect, column_keys: list[str] | None = None
+    ) -> None:
+        compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
+        if (
+            not isinstance(compiled, SQLCompiler)
+            or not compiled.positional
+            or compiled.positiontup is None
+        ):
+            raise NotImplementedError(f"not a positional paramstyle: {dialect.paramstyle}")
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise NotImplementedError("parameters rendered at execution time")
+        for column in stmt.exported_columns:
+            if column.type.dialect_impl(dialect).result_processor(dialect, None) is not None:
+                raise NotImplementedError(f"result column {column.name!r} needs processing")
+        by_name = {name: bind for bind, name in compiled.bind_names.items()}
+        slots: list[tuple[str, Any, Callable[[Any], Any] | None]] = []
+        for name in compiled.positiontup:
+            bind = by_name[name]
+            if bind.callable is not None:
+                raise NotImplementedError(f"parameter {bind.key!r} has a callable value")
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            slots.append((bind.key, _GIVEN if bind.required else bind.value, process))
+        self.sql: str = compiled.string
+        self._slots = tuple(slots)
+
+    def parameters(self, given: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+        """The positional parameters for a call with ``given`` values.
+
+        :raises KeyError: a value the statement needs is not given
+        :raises sqlalchemy.exc.StatementError: a value cannot be converted (as SQLAlchemy
+            raises it)
+        """
+        values: list[Any] = []
+        for key, default, process in self._slots:
+            # as SQLAlchemy's construct_params(): a given value wins over the statement's own
+            value = given[key] if given is not None and key in given else default
+            if value is _GIVEN:
+                raise KeyError(f"a value is required for bind parameter {key!r}")
+            if process is not None:
+                try:
+                    value = process(value)
+                except Exception as exc:
+                    raise StatementError(str(exc), self.sql, given, exc) from exc
+            values.append(value)
+        return tuple(values)
