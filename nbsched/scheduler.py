@@ -101,7 +101,7 @@ _NO_KWARGS: dict[str, Any] = {}
 class _Entry:
     """Scheduling state of one job (internal; guarded by ``Scheduler._cond``)."""
 
-    __slots__ = ("job", "func", "next_ts", "running", "executor")
+    __slots__ = ("job", "func", "next_ts", "running", "executor", "early_until")
 
     def __init__(self, job: Job, func: Callable[..., Any] | None, executor: Executor) -> None:
         self.job = job
@@ -109,6 +109,9 @@ class _Entry:
         self.next_ts: float | None = None
         self.running = 0
         self.executor = executor
+        #: the fire time of a run handed over early; the store keeps it as the job's next
+        #: run time until then (see _take_next_run_times)
+        self.early_until = 0.0
 
 
 class _Waiter:
@@ -213,6 +216,7 @@ class Scheduler:
         # Those wait here, out of the heap: (ts, name).
         self._lead = _LEAD if isinstance(self._clock, SystemClock) else 0.0
         self._held: list[tuple[float, str]] = []
+        self._early_until = 0.0  # the latest fire time handed over early
 
         self._running = False
         self._stopping = False
@@ -757,6 +761,10 @@ class Scheduler:
                 f"missed and folded into the run for {_fmt(ts, self._tz)} (coalesce=True)",
             )
         # (without coalesce, a next fire time that is already due fires on the next pass)
+        if ts > now:  # handed over early
+            entry.early_until = ts
+            if ts > self._early_until:
+                self._early_until = ts
         entry.next_ts = nxt
         if nxt is not None:
             self._push(entry, nxt)
@@ -1024,8 +1032,21 @@ class Scheduler:
             self._emit(event)
 
     def _take_next_run_times(self) -> dict[str, float | None]:
+        """The writer's share of next-run times. A job whose run was handed over early keeps
+        that run's fire time in the store until it comes: were the process to die just
+        before it, the restarted scheduler still finds it due (no fire time is lost)."""
         with self._cond:
             dirty, self._nrt_dirty = self._nrt_dirty, {}
+            now = self._clock.time()
+            if self._early_until > now:
+                entries = self._entries
+                later = {
+                    name: ts for name, ts in dirty.items()
+                    if (e := entries.get(name)) is not None and e.early_until > now
+                }
+                for name in later:
+                    del dirty[name]
+                self._nrt_dirty = later
         return dirty
 
     # ------------------------------------------------------------------ faults and events

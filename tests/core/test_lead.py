@@ -24,6 +24,10 @@ from tests.conftest import wait_for
 LEAD = 5.0
 
 
+def noop() -> None:
+    """A job body a SQLite store can refer to by name."""
+
+
 @pytest.fixture
 def early(clock: FakeClock) -> Iterator[Scheduler]:
     s = Scheduler(clock=clock, timezone="UTC", max_workers=4)
@@ -200,3 +204,29 @@ def test_listeners_can_ask_for_some_event_types_only(sched: Scheduler, clock: Fa
 
 def test_the_thread_executor_says_it_holds_runs() -> None:
     assert ThreadJobExecutor.accepts_early and not Executor.accepts_early
+
+
+def test_the_store_keeps_a_held_fire_time_until_it_comes(tmp_path, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    """Were the process to die with a run handed over but not started, the restarted
+    scheduler must still find that fire time due: the store's next run time moves on only
+    once the fire time has come."""
+    s = Scheduler(f"sqlite:///{tmp_path / 'jobs.db'}", clock=clock, timezone="UTC")
+    s._lead = LEAD
+    s.start()
+    try:
+        t0 = clock.time()
+        s.add_job(noop, "every 10s", name="tick")
+        clock.advance(10 - LEAD + 1)
+        handed_over(s)
+        s.get_runs()  # writes everything pending
+        assert s.store.get_job("tick").next_ts == t0 + 10  # type: ignore[union-attr]
+        clock.advance(LEAD - 1)
+        finished_runs(s, "tick", 1)
+
+        def moved_on() -> bool:
+            s.get_runs()
+            return s.store.get_job("tick").next_ts == t0 + 20  # type: ignore[union-attr]
+
+        wait_for(moved_on, 10, "the stored next run time to move on")
+    finally:
+        s.shutdown()
