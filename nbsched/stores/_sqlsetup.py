@@ -4,14 +4,13 @@
 * :func:`create_engine_for` and :func:`install_hooks` -- what every connection needs: on SQLite,
   WAL, ``synchronous=NORMAL``, a busy timeout and SQLAlchemy (not the sqlite3 module) emitting
   ``BEGIN``, so that writes can start with ``BEGIN IMMEDIATE``; on PostgreSQL, a lock timeout;
-* :class:`DirectStatement` -- a Core statement compiled once, to run on a DBAPI cursor without
-  SQLAlchemy's per-call execution machinery (the store's direct write path on SQLite files).
+  :func:`sync_sqlite_connection` brings a pooled SQLite connection in line before a transaction
+  (for the "begin" hook, and for the store's direct write path, ``_direct.py``).
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -29,12 +28,9 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import URL, Connection, Dialect, Engine
-from sqlalchemy.exc import StatementError
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 from ..errors import InvalidArgumentError
 
@@ -44,9 +40,14 @@ __all__ = [
     "create_engine_for",
     "install_hooks",
     "EngineSettings",
-    "DirectStatement",
     "sync_sqlite_connection",
 ]
+
+
+#: the rows of the meta table: the version of the table layout, and the counter of job
+#: changes (see :meth:`~nbsched.stores.sqlalchemy.SQLAlchemyJobStore.change_marker`)
+SCHEMA_KEY = "schema_version"
+CHANGES_KEY = "jobs_changed"
 
 
 class Tables(NamedTuple):
@@ -141,6 +142,9 @@ class EngineSettings:
 #: engines whose event hooks are installed (a shared engine gets them once)
 _HOOKED: weakref.WeakKeyDictionary[Engine, EngineSettings] = weakref.WeakKeyDictionary()
 BEGIN_OPTION = "nbsched_sqlite_begin"
+#: how a write transaction starts on SQLite: with the write lock, instead of upgrading a read
+#: lock half way (which is what makes two writers deadlock into ``SQLITE_BUSY``)
+BEGIN_WRITE = "BEGIN IMMEDIATE"
 _APPLIED = "nbsched_busy_ms"
 
 
@@ -250,77 +254,3 @@ def db_message(exc: BaseException) -> str:
         if line.strip():
             return line.strip()
     return type(orig if orig is not None else exc).__name__
-
-
-# -- the direct path --------------------------------------------------------------------------
-
-#: a bind parameter whose value comes with each call
-_GIVEN: Any = object()
-
-
-class DirectStatement:
-    """A Core statement compiled once for one dialect, to run on a DBAPI cursor directly.
-
-    What ``Connection.execute`` does on every call, done once here: compiling the statement,
-    and finding where each positional parameter's value comes from (the call's parameters, or
-    the statement itself for a literal such as ``key = 'jobs_changed'``) and which bind
-    processor of its type converts it (on SQLite: ``bool`` to 0/1, ``bytes`` to
-    ``sqlite3.Binary``, numbers to ``float``). Parameters are looked up by bind key, as
-    SQLAlchemy does: a column's name for an INSERT compiled with ``column_keys``, else the
-    name given to :func:`~sqlalchemy.bindparam`.
-
-    Only what is fully known at compile time is accepted, else :class:`NotImplementedError`
-    (the caller then keeps SQLAlchemy's execution): a positional paramstyle, no
-    "expanding"/``literal_execute`` parameters (they are rendered per call), no parameters
-    with a callable value, and result columns that need no result processor (rows are
-    returned as the driver gives them).
-    """
-
-    __slots__ = ("sql", "_slots")
-
-    def __init__(
-        self, stmt: ExecutableReturnsRows, dialect: Dialect, column_keys: list[str] | None = None
-    ) -> None:
-        compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
-        if (
-            not isinstance(compiled, SQLCompiler)
-            or not compiled.positional
-            or compiled.positiontup is None
-        ):
-            raise NotImplementedError(f"not a positional paramstyle: {dialect.paramstyle}")
-        if compiled.literal_execute_params or compiled.post_compile_params:
-            raise NotImplementedError("parameters rendered at execution time")
-        for column in stmt.exported_columns:
-            if column.type.dialect_impl(dialect).result_processor(dialect, None) is not None:
-                raise NotImplementedError(f"result column {column.name!r} needs processing")
-        by_name = {name: bind for bind, name in compiled.bind_names.items()}
-        slots: list[tuple[str, Any, Callable[[Any], Any] | None]] = []
-        for name in compiled.positiontup:
-            bind = by_name[name]
-            if bind.callable is not None:
-                raise NotImplementedError(f"parameter {bind.key!r} has a callable value")
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            slots.append((bind.key, _GIVEN if bind.required else bind.value, process))
-        self.sql: str = compiled.string
-        self._slots = tuple(slots)
-
-    def parameters(self, given: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
-        """The positional parameters for a call with ``given`` values.
-
-        :raises KeyError: a value the statement needs is not given
-        :raises sqlalchemy.exc.StatementError: a value cannot be converted (as SQLAlchemy
-            raises it)
-        """
-        values: list[Any] = []
-        for key, default, process in self._slots:
-            # as SQLAlchemy's construct_params(): a given value wins over the statement's own
-            value = given[key] if given is not None and key in given else default
-            if value is _GIVEN:
-                raise KeyError(f"a value is required for bind parameter {key!r}")
-            if process is not None:
-                try:
-                    value = process(value)
-                except Exception as exc:
-                    raise StatementError(str(exc), self.sql, given, exc) from exc
-            values.append(value)
-        return tuple(values)

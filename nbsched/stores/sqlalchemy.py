@@ -16,13 +16,12 @@ several processes at once:
   URL; typed errors (``JobLookupError``, ``ConflictingJobError``, ``NotPicklableError``) pass
   through, and a call that raises has changed nothing;
 * on an SQLite file, ``add_job``, ``update_job`` and ``remove_job`` take a direct path: the same
-  transaction, with the same statements (compiled once, :class:`DirectStatement`), run on a
-  DBAPI connection the store keeps checked out of its engine's pool. SQLAlchemy's per-call
-  execution (pool checkout, events, cache lookup, result objects) was 60% of an ``add_job``;
-  see :meth:`SQLAlchemyJobStore._direct_writing`.
+  transaction, with the same statements (compiled once), run on a DBAPI connection the store
+  keeps checked out of its engine's pool. SQLAlchemy's per-call execution (pool checkout,
+  events, cache lookup, result objects) was 60% of an ``add_job``; see ``_direct.py``.
 
 Only SQLAlchemy Core is used; the tables (:func:`build_tables`) and the engine set-up live in
-``_sqlsetup.py``.
+``_sqlsetup.py``, the direct write path in ``_direct.py``.
 """
 
 from __future__ import annotations
@@ -35,9 +34,9 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -55,9 +54,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
-from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.elements import ColumnElement, TextClause
-from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 from .._clock import SystemClock
 from ..abc import ALL_OWNERS, Clock, JobStore
@@ -69,10 +66,13 @@ from ..errors import (
     StoreError,
 )
 from ..jobs import Job, Run, RunStatus
-from ._rows import JOB_STATE_VERSION, job_to_row, row_to_job, row_to_run, run_to_row
+from ._direct import CoreTx, DirectPath, JobStatements, Tx
+from ._rows import job_to_row, row_to_job, row_to_run, run_to_row
 from ._sqlsetup import (
     BEGIN_OPTION,
-    DirectStatement,
+    BEGIN_WRITE,
+    CHANGES_KEY,
+    SCHEMA_KEY,
     Tables,
     build_tables,
     busy_ms_from,
@@ -80,7 +80,6 @@ from ._sqlsetup import (
     db_message,
     install_hooks,
     is_memory_sqlite,
-    sync_sqlite_connection,
 )
 from .memory import check_limit, check_retention
 
@@ -88,12 +87,8 @@ __all__ = ["SQLAlchemyJobStore", "Tables", "build_tables", "SCHEMA_VERSION"]
 
 #: version of the table layout, stored in the meta table; a newer one is refused
 SCHEMA_VERSION = 1
-_SCHEMA_KEY = "schema_version"
-_CHANGES_KEY = "jobs_changed"
 #: names per ``IN (...)`` list
 _CHUNK = 500
-#: how a write transaction starts on SQLite: with the write lock (see the module doc)
-_BEGIN_WRITE = "BEGIN IMMEDIATE"
 _PREFIX_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 
 
@@ -144,81 +139,6 @@ class _RunCounts:
 
     def forget(self, job_name: str) -> None:
         self.bounds.pop(job_name, None)
-
-
-# -- write transactions -----------------------------------------------------------------------
-
-
-class _Statement:
-    """A statement of the job write path: the Core statement, and the same statement compiled
-    once for the direct path (set by :meth:`SQLAlchemyJobStore.open` on SQLite files)."""
-
-    __slots__ = ("core", "column_keys", "direct")
-
-    def __init__(self, core: ExecutableReturnsRows, column_keys: list[str] | None = None) -> None:
-        self.core = core
-        #: the INSERT's columns, given at execution time (SQLAlchemy takes them from the
-        #: parameters; compiling once needs them up front)
-        self.column_keys = column_keys
-        self.direct: DirectStatement | None = None
-
-
-class _Tx(Protocol):
-    """One write transaction, of either path."""
-
-    def run(
-        self, stmt: _Statement, params: Mapping[str, Any] | None = None
-    ) -> tuple[int, Sequence[Sequence[Any]]]:
-        """Execute ``stmt``: (rowcount, the rows it returns)."""
-        ...
-
-
-class _CoreTx:
-    """A transaction on a SQLAlchemy connection."""
-
-    __slots__ = ("conn",)
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def run(
-        self, stmt: _Statement, params: Mapping[str, Any] | None = None
-    ) -> tuple[int, Sequence[Sequence[Any]]]:
-        result = self.conn.execute(stmt.core, params)
-        rows = result.all() if result.returns_rows else ()
-        return result.rowcount, rows
-
-
-class _DirectTx:
-    """A transaction on the kept DBAPI cursor (statements compiled once)."""
-
-    __slots__ = ("cursor",)
-
-    def __init__(self, cursor: Any) -> None:
-        self.cursor = cursor
-
-    def run(
-        self, stmt: _Statement, params: Mapping[str, Any] | None = None
-    ) -> tuple[int, Sequence[Sequence[Any]]]:
-        direct = stmt.direct
-        assert direct is not None
-        cursor = self.cursor
-        cursor.execute(direct.sql, direct.parameters(params))
-        # fetchall() even for one row: sqlite3 finishes a RETURNING statement only when it
-        # has been read to the end
-        return cursor.rowcount, cursor.fetchall()
-
-
-class _Kept:
-    """The DBAPI connection the direct path keeps checked out of the engine's pool."""
-
-    __slots__ = ("pooled", "dbapi", "cursor")
-
-    def __init__(self, pooled: PoolProxiedConnection) -> None:
-        assert pooled.dbapi_connection is not None
-        self.pooled = pooled
-        self.dbapi: Any = pooled.dbapi_connection
-        self.cursor: Any = self.dbapi.cursor()
 
 
 # -- the store --------------------------------------------------------------------------------
@@ -280,16 +200,16 @@ class SQLAlchemyJobStore(JobStore):
         # one connection for every thread. (An in-memory database is one connection shared
         # with the reads: nothing to gain.)
         self._direct_wanted = self._sqlite and not self._memory and self._owns_engine
-        self._direct_ready = False  # statements compiled (by open())
-        self._kept: _Kept | None = None  # guarded by _sqlite_lock
         self._settings = install_hooks(engine, busy_ms)
         self._write_engine = (
-            engine.execution_options(**{BEGIN_OPTION: _BEGIN_WRITE}) if self._sqlite else engine
+            engine.execution_options(**{BEGIN_OPTION: BEGIN_WRITE}) if self._sqlite else engine
         )
         self._metadata = MetaData()
         self._t = build_tables(self._metadata, table_prefix, dialect)
         dbapi = getattr(engine.dialect, "loaded_dbapi", None)
         self._dbapi_error: type[BaseException] = getattr(dbapi, "Error", SQLAlchemyError)
+        # statements compiled by open(); its kept connection is guarded by _sqlite_lock
+        self._direct = DirectPath(engine, self._settings, self._dbapi_error)
         self._upsert: Callable[[Table], Any] | None = None
         if dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -353,7 +273,7 @@ class SQLAlchemyJobStore(JobStore):
         newest_first.append(started if self._sqlite else started.nulls_last())
         newest_first.append(runs.c.id.desc())
         self._newest_first = newest_first
-        self._marker_stmt = select(t.meta.c.value).where(t.meta.c.key == _CHANGES_KEY)
+        self._marker_stmt = select(t.meta.c.value).where(t.meta.c.key == CHANGES_KEY)
         keep = (
             select(runs.c.id)
             .where(runs.c.job_name == bindparam("prune_job"))
@@ -373,7 +293,7 @@ class SQLAlchemyJobStore(JobStore):
                 "FROM unnest(CAST(:names AS text[]), CAST(:times AS double precision[])) "
                 "AS v(n, t) WHERE j.name = v.n"
             )
-        self._build_job_statements()
+        self._job_sql = JobStatements(t, self._upsert)
         self._upsert_runs_stmt: Any = None
         if self._upsert is not None:
             stmt = self._upsert(runs)
@@ -381,62 +301,6 @@ class SQLAlchemyJobStore(JobStore):
                 index_elements=[runs.c.id],
                 set_={c.name: stmt.excluded[c.name] for c in runs.c if c.name != "id"},
             )
-
-    def _build_job_statements(self) -> None:
-        """The statements of add_job, update_job and remove_job, built once: values come as
-        parameters at execute time, so SQLAlchemy compiles each once instead of coercing every
-        literal of every call (that was 3/4 of the cost of an add), and the direct path can
-        compile them for good."""
-        t = self._t
-        jobs = t.jobs
-        by_name = jobs.c.name == bindparam("p_name")
-        self._bump = _Statement(
-            update(t.meta).where(t.meta.c.key == _CHANGES_KEY).values(value=t.meta.c.value + 1)
-        )
-        self._all_names = _Statement(select(jobs.c.name))
-        self._version_of = _Statement(select(jobs.c.version).where(by_name))
-        self._remove_job = _Statement(delete(jobs).where(by_name))
-        self._remove_runs = _Statement(
-            delete(t.runs).where(t.runs.c.job_name == bindparam("p_name"))
-        )
-        # update_job's values come as "u_<column>": a bindparam may not take a column's name
-        # in an UPDATE's SET clause
-        changes: dict[str, Any] = {
-            c.name: bindparam(f"u_{c.name}", type_=c.type) for c in jobs.c if c.name != "name"
-        }
-        # created_at is when the job was first added: an update keeps the stored one
-        changes["created_at"] = func.coalesce(jobs.c.created_at, changes["created_at"])
-        # A row written by a newer nbsched is not modified in place: this version would drop
-        # whatever it does not know. Replacing it (add_job(replace_existing=True)) or removing
-        # it is still possible.
-        self._update_job = _Statement(
-            update(jobs)
-            .where(jobs.c.name == bindparam("u_name"), jobs.c.version <= JOB_STATE_VERSION)
-            .values(changes)
-        )
-        self._job_statements = [
-            self._bump,
-            self._all_names,
-            self._version_of,
-            self._remove_job,
-            self._remove_runs,
-            self._update_job,
-        ]
-        self._add_job_stmts: tuple[_Statement, _Statement] | None = None
-        if self._upsert is not None:
-            add = self._upsert(jobs)
-            keep = func.coalesce(jobs.c.created_at, add.excluded.created_at)
-            replace = {c.name: add.excluded[c.name] for c in jobs.c if c.name != "name"}
-            replace["created_at"] = keep
-            columns = [c.name for c in jobs.c]
-            new_only = add.on_conflict_do_nothing(index_elements=[jobs.c.name])
-            or_replace = add.on_conflict_do_update(index_elements=[jobs.c.name], set_=replace)
-            # RETURNING, not rowcount: drivers need not report rowcount for INSERT
-            self._add_job_stmts = (
-                _Statement(new_only.returning(jobs.c.name), columns),
-                _Statement(or_replace.returning(jobs.c.name), columns),
-            )
-            self._job_statements.extend(self._add_job_stmts)
 
     # -- transactions and errors ------------------------------------------------------------
 
@@ -463,97 +327,26 @@ class SQLAlchemyJobStore(JobStore):
             yield conn
 
     @contextlib.contextmanager
-    def _transaction(self, action: str) -> Iterator[_Tx]:
-        """One write transaction of add/update/remove_job: the direct path when it can be
-        used, else :meth:`_writing`."""
-        if self._direct_ready and not self._observed():
-            with self._direct_writing(action) as tx:
-                yield tx
-        else:
+    def _transaction(self, action: str) -> Iterator[Tx]:
+        """One write transaction of add/update/remove_job. On the direct path when it can be
+        used (``_direct.py``): the transaction of :meth:`_writing` -- under ``_sqlite_lock``,
+        ``BEGIN IMMEDIATE``, the statements, ``COMMIT``; a rollback on any error; database
+        errors as :class:`StoreError` -- run on the kept DBAPI connection, which :meth:`close`
+        gives back. Else :meth:`_writing`."""
+        if not self._direct.usable():
             with self._writing(action) as conn:
-                yield _CoreTx(conn)
-
-    def _observed(self) -> bool:
-        """Whether anything watches the engine's statements (echo, or execute events of a
-        profiler, a test, an instrumentation): the direct path would hide them, so they get
-        SQLAlchemy's execution."""
-        engine = self._engine
-        dispatch = engine.dispatch
-        return bool(
-            engine.echo
-            or dispatch.before_execute
-            or dispatch.after_execute
-            or dispatch.before_cursor_execute
-            or dispatch.after_cursor_execute
-        )
-
-    @contextlib.contextmanager
-    def _direct_writing(self, action: str) -> Iterator[_Tx]:
-        """The direct path (SQLite files): the transaction of :meth:`_writing` -- under
-        ``_sqlite_lock``, ``BEGIN IMMEDIATE`` waiting up to ``busy_timeout``, the statements,
-        ``COMMIT``; a rollback on any error; database errors as :class:`StoreError` -- run on
-        a DBAPI connection kept checked out of the engine's pool between calls, with the
-        statements compiled once (:class:`DirectStatement`).
-
-        The connection comes from the pool, so it was set up by the engine's "connect" hook
-        (WAL, ``synchronous``, ``busy_timeout``, no implicit BEGIN of the sqlite3 module;
-        SQLite-file engines have ``check_same_thread=False``, SQLAlchemy's default with its
-        QueuePool), and a changed ``busy_timeout`` is applied here as the "begin" hook does.
-        After a database error it is invalidated (closed), and the next call starts on a new
-        one; :meth:`close` gives it back.
-        """
+                yield CoreTx(conn)
+            return
         self._check_open()
         lock = self._sqlite_lock
         assert lock is not None
         with self._guard(action), lock:
-            kept = self._kept or self._keep()
             try:
-                sync_sqlite_connection(kept.dbapi, kept.pooled.info, self._settings.busy_ms)
-                # by hand, as the engine's "begin" hook does: there is no Core construct for it
-                kept.cursor.execute(_BEGIN_WRITE)
-                yield _DirectTx(kept.cursor)
-                kept.dbapi.commit()
-            except BaseException as exc:
-                self._roll_back_kept(kept, exc)
-                raise
+                with self._direct.transaction() as tx:
+                    yield tx
             finally:
                 if not self._is_open:  # closed meanwhile (by another thread): keep nothing
-                    self._drop_kept()
-
-    def _keep(self) -> _Kept:
-        """Check a connection out of the pool for the direct path. Caller holds the lock."""
-        pooled = self._engine.raw_connection()
-        try:
-            self._kept = _Kept(pooled)
-        except BaseException:
-            pooled.invalidate()
-            raise
-        return self._kept
-
-    def _roll_back_kept(self, kept: _Kept, exc: BaseException) -> None:
-        try:
-            kept.dbapi.rollback()  # a no-op when BEGIN itself failed
-        except BaseException as rollback_exc:
-            self._drop_kept(rollback_exc)
-            return
-        if isinstance(exc, self._dbapi_error):
-            # Whatever went wrong (a lock held too long, a broken connection, a disk error),
-            # the next transaction starts on a new connection; errors are rare, reconnecting
-            # costs about a millisecond.
-            self._drop_kept(exc)
-
-    def _drop_kept(self, error: BaseException | None = None) -> None:
-        """Give the kept connection back to the pool, or close it (``invalidate``) if it
-        failed with ``error``. Caller holds ``_sqlite_lock``."""
-        kept, self._kept = self._kept, None
-        if kept is None:
-            return
-        with contextlib.suppress(self._dbapi_error):
-            kept.cursor.close()
-        if error is None:
-            kept.pooled.close()
-        else:
-            kept.pooled.invalidate(error)
+                    self._direct.release()
 
     @contextlib.contextmanager
     def _reading(self, action: str) -> Iterator[Connection]:
@@ -589,21 +382,9 @@ class SQLAlchemyJobStore(JobStore):
                 if self._owns_engine:
                     self._engine.dispose()  # a failed open() holds no connections
                 raise
-            if self._direct_wanted and not self._direct_ready:
-                self._compile_direct()
+            if self._direct_wanted and not self._direct.ready:
+                self._direct.compile(self._job_sql.all)
             self._is_open = True
-
-    def _compile_direct(self) -> None:
-        """Compile the job write statements for the direct path, now that the engine has
-        connected (compiling depends on what the dialect learnt of the server, such as
-        whether it supports RETURNING)."""
-        dialect = self._engine.dialect
-        try:
-            for stmt in self._job_statements:
-                stmt.direct = DirectStatement(stmt.core, dialect, stmt.column_keys)
-        except NotImplementedError:  # not with this dialect or driver: SQLAlchemy's path
-            return
-        self._direct_ready = True
 
     def _make_sqlite_dir(self) -> None:
         url = self._engine.url
@@ -621,7 +402,7 @@ class SQLAlchemyJobStore(JobStore):
         meta = self._t.meta
         if not inspect(conn).has_table(meta.name):
             return
-        version = conn.execute(select(meta.c.value).where(meta.c.key == _SCHEMA_KEY)).scalar()
+        version = conn.execute(select(meta.c.value).where(meta.c.key == SCHEMA_KEY)).scalar()
         if version is not None and version > SCHEMA_VERSION:
             raise StateVersionError(
                 f"Job store {self.url} has schema version {version}, but this nbsched "
@@ -634,7 +415,7 @@ class SQLAlchemyJobStore(JobStore):
         present = set(conn.execute(select(meta.c.key)).scalars())
         # The change counter starts at a random value, so that a store deleted and created
         # again does not repeat the markers a poller saw before.
-        initial = {_SCHEMA_KEY: SCHEMA_VERSION, _CHANGES_KEY: random.getrandbits(40)}
+        initial = {SCHEMA_KEY: SCHEMA_VERSION, CHANGES_KEY: random.getrandbits(40)}
         missing = [{"key": k, "value": v} for k, v in initial.items() if k not in present]
         if missing:
             conn.execute(insert(meta), missing)
@@ -647,26 +428,27 @@ class SQLAlchemyJobStore(JobStore):
             self._is_open = False
             if self._sqlite_lock is not None:
                 with self._sqlite_lock:  # after a write in progress, if any
-                    self._drop_kept()
+                    self._direct.release()
             if self._owns_engine:
                 self._engine.dispose()
 
     # -- jobs -------------------------------------------------------------------------------
 
-    def _names(self, tx: _Tx) -> list[str]:
-        return [row[0] for row in tx.run(self._all_names)[1]]
+    def _names(self, tx: Tx) -> list[str]:
+        return [row[0] for row in tx.run(self._job_sql.all_names)[1]]
 
     def add_job(self, job: Job, *, replace_existing: bool = False) -> None:
         row = job_to_row(job, self._clock.time())  # NotPicklableError before any SQL
-        if self._add_job_stmts is None:  # a dialect without INSERT .. ON CONFLICT
+        add = self._job_sql.add_job
+        if add is None:  # a dialect without INSERT .. ON CONFLICT
             with self._writing("add_job") as conn:
                 self._add_generic(conn, job, row, replace_existing)
-                conn.execute(self._bump.core)
+                conn.execute(self._job_sql.bump.core)
             return
         with self._transaction("add_job") as tx:
-            if not tx.run(self._add_job_stmts[replace_existing], row)[1]:
+            if not tx.run(add[replace_existing], row)[1]:
                 raise ConflictingJobError(job.name)
-            tx.run(self._bump)
+            tx.run(self._job_sql.bump)
 
     def _add_generic(
         self, conn: Connection, job: Job, row: dict[str, Any], replace_existing: bool
@@ -697,8 +479,8 @@ class SQLAlchemyJobStore(JobStore):
         row = job_to_row(job, self._clock.time())
         params = {f"u_{key}": value for key, value in row.items()}
         with self._transaction("update_job") as tx:
-            if tx.run(self._update_job, params)[0] == 0:
-                found = tx.run(self._version_of, {"p_name": job.name})[1]
+            if tx.run(self._job_sql.update_job, params)[0] == 0:
+                found = tx.run(self._job_sql.version_of, {"p_name": job.name})[1]
                 version = found[0][0] if found else None
                 if version is None:
                     raise JobLookupError(job.name, self._names(tx))
@@ -706,14 +488,14 @@ class SQLAlchemyJobStore(JobStore):
                     f"Job {job.name!r} was stored by a newer nbsched (job state version "
                     f"{version}); change it with that version, or replace or remove it here"
                 )
-            tx.run(self._bump)
+            tx.run(self._job_sql.bump)
 
     def remove_job(self, name: str) -> None:
         with self._transaction("remove_job") as tx:
-            if tx.run(self._remove_job, {"p_name": name})[0] == 0:
+            if tx.run(self._job_sql.remove_job, {"p_name": name})[0] == 0:
                 raise JobLookupError(name, self._names(tx))
-            tx.run(self._remove_runs, {"p_name": name})
-            tx.run(self._bump)
+            tx.run(self._job_sql.remove_runs, {"p_name": name})
+            tx.run(self._job_sql.bump)
         with self._counts.lock:
             self._counts.forget(name)
 

@@ -110,20 +110,20 @@ def test_sqlite_files_write_on_one_kept_connection(store: SQLAlchemyJobStore) ->
 def test_the_compiled_statements_send_what_sqlalchemy_sends(store: SQLAlchemyJobStore) -> None:
     """Same SQL and the same converted parameters (bind processors: bool -> int, bytes ->
     sqlite3.Binary, numbers -> float) as Connection.execute() gives the driver."""
-    assert store._add_job_stmts is not None
+    assert store._job_sql.add_job is not None
     job = make_job("a", paused=True, args=(1, b"x"), kwargs={"k": [1.5]}, owner="me")
     row = job_to_row(job, 1.0e9)
     calls: list[tuple[Any, dict[str, Any] | None]] = [
-        (store._add_job_stmts[0], row),
-        (store._add_job_stmts[1], row),
-        (store._update_job, {f"u_{key}": value for key, value in row.items()}),
-        (store._version_of, {"p_name": "a"}),
-        (store._remove_job, {"p_name": "a"}),
-        (store._remove_runs, {"p_name": "a"}),
-        (store._bump, None),
-        (store._all_names, None),
+        (store._job_sql.add_job[0], row),
+        (store._job_sql.add_job[1], row),
+        (store._job_sql.update_job, {f"u_{key}": value for key, value in row.items()}),
+        (store._job_sql.version_of, {"p_name": "a"}),
+        (store._job_sql.remove_job, {"p_name": "a"}),
+        (store._job_sql.remove_runs, {"p_name": "a"}),
+        (store._job_sql.bump, None),
+        (store._job_sql.all_names, None),
     ]
-    assert {id(stmt) for stmt, _ in calls} == {id(stmt) for stmt in store._job_statements}
+    assert {id(stmt) for stmt, _ in calls} == {id(stmt) for stmt in store._job_sql.all}
     sent: list[tuple[str, tuple[Any, ...]]] = []
 
     def record(conn: object, cursor: object, statement: str, parameters: Any, *args: Any) -> None:
@@ -222,7 +222,7 @@ def test_a_broken_kept_connection_fails_one_call_and_is_replaced(
     store: SQLAlchemyJobStore,
 ) -> None:
     store.add_job(make_job("a"))
-    kept = store._kept
+    kept = store._direct.kept
     assert kept is not None
     kept.dbapi.close()  # the connection breaks under the store
     before = snapshot(store)
@@ -230,7 +230,7 @@ def test_a_broken_kept_connection_fails_one_call_and_is_replaced(
         store.add_job(make_job("b"))
     assert snapshot(store) == before
     store.add_job(make_job("b"))
-    assert store._kept is not kept and kept_connections(store) == 1
+    assert store._direct.kept is not kept and kept_connections(store) == 1
     store.update_job(make_job("a", paused=True))
     store.remove_job("b")
     assert names(store.get_jobs()) == ["a"]
