@@ -34,6 +34,9 @@ log = logging.getLogger("nbsched")
 BATCH_WINDOW = 0.05
 #: write at once when this many records are waiting
 BATCH_MAX = 5000
+#: while workers still have runs waiting to start, put a batch off by up to this much (s):
+#: writing would only take the GIL from them (a burst of 10k runs is over in about 0.1 s)
+BURST_DEFER = 1.0
 _BACKOFF_MAX = 5.0
 
 
@@ -58,6 +61,8 @@ class RunWriter:
         succeeds again
     :param clock: the scheduler's clock (runs handed over before their fire time are not
         written as ``running`` before it)
+    :param busy: true while runs wait to be started (the executors' backlog); batches wait
+        for it to clear, up to :data:`BURST_DEFER`
     """
 
     def __init__(
@@ -66,9 +71,11 @@ class RunWriter:
         take_next_run_times: Callable[[], dict[str, float | None]],
         on_fault: Callable[[str | None], None],
         clock: Clock | None = None,
+        busy: Callable[[], bool] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
+        self._busy = busy
         self._take_nrt = take_next_run_times
         self._on_fault = on_fault
         self._queue: deque[Run | RunRequest] = deque()
@@ -114,6 +121,7 @@ class RunWriter:
             # Let a burst accumulate, unless it is already large.
             if len(self._queue) < BATCH_MAX:
                 time.sleep(BATCH_WINDOW)
+            self._yield_to_burst()
             self._wake.clear()
             ok = self.write_batch()
             if self._stopping:  # stop() may have set the event just before clear()
@@ -124,6 +132,15 @@ class RunWriter:
                 self._wake.set()  # retry the same records after the backoff
                 time.sleep(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
+
+    def _yield_to_burst(self) -> None:
+        """Wait (bounded) while runs are waiting to start: their bodies come first."""
+        busy = self._busy
+        if busy is None or not busy():
+            return
+        deadline = time.monotonic() + BURST_DEFER
+        while busy() and not self._stopping and time.monotonic() < deadline:
+            time.sleep(BATCH_WINDOW / 5)
 
     def write_batch(self, all_open: bool = False) -> bool:
         """Write everything queued now. Runs started in this batch and still in flight wait

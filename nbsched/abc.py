@@ -249,6 +249,11 @@ class Executor(ABC):
     def submit(self, request: RunRequest) -> None:
         """Start running ``request`` as soon as a worker is free."""
 
+    def backlog(self) -> int:
+        """How many submitted runs wait for a worker (the run writer holds its batches back
+        while there are any). Optional: the default says none."""
+        return 0
+
     @abstractmethod
     def cancel(self, run_id: str, status: RunStatus = RunStatus.cancelled) -> bool:
         """Stop a run in flight and report it with ``status``. ``False`` if not running."""

@@ -198,8 +198,13 @@ class Scheduler:
         self._inflight: dict[str, _Entry] = {}
         self._waiters: dict[str, _Waiter] = {}
         # Runs that finished, for the loop to settle (in-flight counts, retries): workers only
-        # append here, so finishing a run never waits for the loop's lock.
-        self._done: deque[tuple[_Entry, RunRequest, RunStatus, float]] = deque()
+        # append here, so finishing a run never waits for the loop's lock. The items are
+        # (run_id, status value, attempt, scheduled_ts, finished_ts): strings and numbers
+        # only, which the garbage collector stops tracking. They may wait for the loop's next
+        # pass for a while; tracked objects would pile up in its oldest generation and bring
+        # on full collections, which stall every thread for milliseconds in a busy second.
+        self._done: deque[tuple[str, str, int, float, float]] = deque()
+        self._finishing: dict[str, _Entry] = {}  # run_id -> entry, until settled
         self._nrt_dirty: dict[str, float | None] = {}
         self._seq = itertools.count()
         self._run_prefix = os.urandom(5).hex() + "-"
@@ -227,7 +232,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._unregister_exit: Callable[[], None] | None = None
         self._writer = RunWriter(
-            store, self._take_next_run_times, self._writer_fault, self._clock
+            store, self._take_next_run_times, self._writer_fault, self._clock, self._busy
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -898,10 +903,14 @@ class Scheduler:
         # No lock here: dict.pop and deque.append are atomic, and the loop thread settles the
         # bookkeeping before its next dispatch. With thousands of runs a second, workers that
         # queued for the loop's lock after every run were the bottleneck.
-        entry = self._inflight.pop(request.run_id, None)
-        waiter = self._waiters.pop(request.run_id, None)
+        run_id = request.run_id
+        entry = self._inflight.pop(run_id, None)
+        waiter = self._waiters.pop(run_id, None)
         if entry is not None:
-            self._done.append((entry, request, status, finished_ts))
+            self._finishing[run_id] = entry
+            self._done.append(  # (_value_: the plain str; .value is a slow property)
+                (run_id, status._value_, request.attempt, request.scheduled_ts, finished_ts)
+            )
             if status in _RETRYABLE and request.attempt < entry.job.retries:
                 with self._cond:  # the loop may be asleep: it has a retry to schedule
                     self._cond.notify()
@@ -914,18 +923,22 @@ class Scheduler:
         if callbacks:
             event = RunFinished(timestamp=finished_ts, job_name=request.job_name, run=run)
             for callback in callbacks:
-                self._call(callback, event)
+                try:
+                    callback(event)
+                except Exception:
+                    log.exception("nbsched: listener %r failed on %r", callback, event)
 
     def _settle_finished(self) -> None:
         """Account for finished runs (loop thread, lock held): in-flight counts, retries."""
-        done = self._done
+        done, finishing = self._done, self._finishing
         while done:
-            entry, request, status, finished_ts = done.popleft()
+            run_id, status, attempt, scheduled_ts, finished_ts = done.popleft()
+            entry = finishing.pop(run_id)
             entry.running -= 1
             job = entry.job
             if (
                 status in _RETRYABLE
-                and request.attempt < job.retries
+                and attempt < job.retries
                 and not self._stopping
                 and self._entries.get(job.name) is entry
             ):
@@ -933,7 +946,7 @@ class Scheduler:
                     self._retries,
                     (
                         finished_ts + job.retry_delay, next(self._seq), job.name,
-                        request.attempt + 1, request.scheduled_ts,
+                        attempt + 1, scheduled_ts,
                     ),
                 )
 
@@ -1030,6 +1043,10 @@ class Scheduler:
                     )
         for event in events:
             self._emit(event)
+
+    def _busy(self) -> bool:
+        """Runs are waiting for a worker (the writer lets them go first)."""
+        return any(executor.backlog() for executor in list(self._executors.values()))
 
     def _take_next_run_times(self) -> dict[str, float | None]:
         """The writer's share of next-run times. A job whose run was handed over early keeps

@@ -77,6 +77,9 @@ class ThreadJobExecutor(Executor):
         if self._idle < self._queue.qsize() and len(self._threads) < self._capacity:
             self._spawn()
 
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
     def _spawn(self) -> None:
         with self._lock:  # (shutdown() snapshots the threads under the same lock)
             if not self._accepting or len(self._threads) >= self._capacity:

@@ -6,10 +6,15 @@ are neither pickled nor copied), so a thread job may take arguments that cannot 
 Costs, for a scheduler that writes thousands of runs a second and may hold 10k idle jobs:
 
 * a job costs one dict entry; history structures exist only for jobs that have runs;
+* a run is kept as a plain tuple of strings and numbers (:func:`_pack`), rebuilt as a
+  :class:`~nbsched.jobs.Run` when read. Python's garbage collector stops tracking such tuples,
+  so a history of 100k runs adds nothing to its full collections -- with ``Run`` objects it
+  did, and a full collection landing on a busy second delayed every job due in it;
 * the history of a job is a list sorted oldest to newest by the same key the SQL store sorts
-  by, so "the newest ``retention``" means the same thing in every store. New runs almost
-  always sort last (one comparison and an append); replacing a run by id finds it by bisection;
-  pruning drops a slice from the front. ``write_runs`` is therefore O(batch) in practice;
+  by (the packed tuple starts with it, so tuples sort by it as they are), so "the newest
+  ``retention``" means the same thing in every store. New runs almost always sort last (one
+  comparison and an append); replacing a run by id finds it by bisection; pruning drops a
+  slice from the front. ``write_runs`` is therefore O(batch) in practice;
 * a set of the ids still ``running`` makes ``finish_stale_runs`` O(running runs).
 """
 
@@ -19,7 +24,7 @@ import dataclasses
 import heapq
 import threading
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from itertools import islice
 from typing import Any
 
@@ -32,11 +37,30 @@ __all__ = ["MemoryJobStore"]
 _NO_START = float("-inf")
 
 
-def run_sort_key(run: Run) -> tuple[float, float, str]:
-    """Oldest-to-newest order of runs: ``scheduled_ts``, then ``started_ts`` (a run that never
-    started sorts before one that did), then ``id`` (so that the order is total)."""
+#: a run as this store keeps it: (scheduled_ts, started_ts or -inf, id, job_name, status
+#: value, finished_ts, output, error, attempt, owner, output_path). The first three are the
+#: oldest-to-newest order of runs: ``scheduled_ts``, then ``started_ts`` (a run that never
+#: started sorts before one that did), then ``id`` (so that the order is total).
+Packed = tuple[Any, ...]
+_ID, _JOB, _STATUS, _OWNER = 2, 3, 4, 9
+_STATUSES = {status.value: status for status in RunStatus}
+
+
+def _pack(run: Run) -> Packed:
     started = run.started_ts
-    return (run.scheduled_ts, _NO_START if started is None else started, run.id)
+    return (
+        run.scheduled_ts, _NO_START if started is None else started, run.id, run.job_name,
+        run.status._value_, run.finished_ts, run.output, run.error, run.attempt, run.owner,
+        run.output_path,
+    )
+
+
+def _unpack(p: Packed) -> Run:
+    return Run(
+        id=p[2], job_name=p[3], status=_STATUSES[p[4]], scheduled_ts=p[0],
+        started_ts=None if p[1] == _NO_START else p[1], finished_ts=p[5], output=p[6],
+        error=p[7], attempt=p[8], owner=p[9], output_path=p[10],
+    )
 
 
 def check_retention(retention: int) -> int:
@@ -71,8 +95,8 @@ class MemoryJobStore(JobStore):
         self.retention = check_retention(retention)
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
-        self._runs: dict[str, Run] = {}  # id -> run
-        self._history: dict[str, list[Run]] = {}  # job name -> runs, oldest first
+        self._runs: dict[str, Packed] = {}  # id -> run
+        self._history: dict[str, list[Packed]] = {}  # job name -> runs, oldest first
         self._running: set[str] = set()  # ids of runs whose status is running
         # next-run times written after a job was stored. Kept apart (not as a replaced Job)
         # so that the store shares its Job objects with the scheduler: one copy per job.
@@ -127,9 +151,9 @@ class MemoryJobStore(JobStore):
                 raise JobLookupError(name, self._jobs)
             del self._jobs[name]
             self._nrt.pop(name, None)
-            for run in self._history.pop(name, ()):
-                del self._runs[run.id]
-                self._running.discard(run.id)
+            for packed in self._history.pop(name, ()):
+                del self._runs[packed[_ID]]
+                self._running.discard(packed[_ID])
             self._changes += 1
 
     def _view(self, job: Job) -> Job:
@@ -176,34 +200,34 @@ class MemoryJobStore(JobStore):
                 self._prune(name)
 
     def _put_run(self, run: Run) -> None:
+        new = _pack(run)
         old = self._runs.get(run.id)
-        key = run_sort_key(run)
         if old is not None:
-            history = self._history[old.job_name]
-            i = bisect_left(history, run_sort_key(old), key=run_sort_key)
-            if old.job_name == run.job_name and run_sort_key(old) == key:
-                history[i] = run  # the usual case: same run, new status
+            history = self._history[old[_JOB]]
+            i = bisect_left(history, old)
+            if old[:4] == new[:4]:
+                history[i] = new  # the usual case: same run, new status
             else:
                 del history[i]
                 if not history:
-                    del self._history[old.job_name]
-                self._insert(run, key)
+                    del self._history[old[_JOB]]
+                self._insert(new)
         else:
-            self._insert(run, key)
-        self._runs[run.id] = run
+            self._insert(new)
+        self._runs[run.id] = new
         if run.status is RunStatus.running:
             self._running.add(run.id)
         else:
             self._running.discard(run.id)
 
-    def _insert(self, run: Run, key: tuple[float, float, str]) -> None:
-        history = self._history.get(run.job_name)
+    def _insert(self, packed: Packed) -> None:
+        history = self._history.get(packed[_JOB])
         if history is None:
-            self._history[run.job_name] = [run]
-        elif run_sort_key(history[-1]) < key:
-            history.append(run)  # almost always: runs are written in time order
+            self._history[packed[_JOB]] = [packed]
+        elif history[-1] < packed:
+            history.append(packed)  # almost always: runs are written in time order
         else:
-            insort(history, run, key=run_sort_key)
+            insort(history, packed)
 
     def _prune(self, name: str) -> None:
         history = self._history.get(name)
@@ -211,9 +235,9 @@ class MemoryJobStore(JobStore):
             return
         excess = len(history) - self.retention
         if excess > 0:
-            for run in history[:excess]:
-                del self._runs[run.id]
-                self._running.discard(run.id)
+            for packed in history[:excess]:
+                del self._runs[packed[_ID]]
+                self._running.discard(packed[_ID])
             del history[:excess]
 
     def get_runs(
@@ -221,25 +245,25 @@ class MemoryJobStore(JobStore):
     ) -> list[Run]:
         check_limit(limit)
         with self._lock:
-            newest_first: Iterable[Run]
+            newest_first: Iterable[Packed]
             if job_name is not None:
                 newest_first = reversed(self._history.get(job_name, ()))
             else:
-                histories: Iterable[list[Run]] = self._history.values()
+                histories: Iterable[list[Packed]] = self._history.values()
                 if owner is ALL_OWNERS:
                     # Only a job whose newest run is among the ``limit`` newest newest-runs
                     # can have a run in the answer: merge those few instead of every job.
-                    histories = heapq.nlargest(limit, histories, key=lambda h: run_sort_key(h[-1]))
-                newest_first = heapq.merge(
-                    *(reversed(h) for h in histories), key=run_sort_key, reverse=True
-                )
-            matching: Iterator[Run] = (r for r in newest_first if _owner_matches(owner, r.owner))
-            return list(islice(matching, limit))
+                    histories = heapq.nlargest(limit, histories, key=lambda h: h[-1])
+                newest_first = heapq.merge(*(reversed(h) for h in histories), reverse=True)
+            matching = (p for p in newest_first if _owner_matches(owner, p[_OWNER]))
+            return [_unpack(p) for p in islice(matching, limit)]
 
     def finish_stale_runs(self, owner: Any, status: RunStatus, error: str, now: float) -> int:
         with self._lock:
             stale = [
-                self._runs[i] for i in self._running if _owner_matches(owner, self._runs[i].owner)
+                _unpack(self._runs[i])
+                for i in self._running
+                if _owner_matches(owner, self._runs[i][_OWNER])
             ]
             for run in stale:
                 self._put_run(dataclasses.replace(run, status=status, error=error, finished_ts=now))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import tracemalloc
 
-from nbsched.jobs import RunStatus
+from nbsched.jobs import Run, RunStatus
 from nbsched.stores import MemoryJobStore
 
 from .helpers import make_job, make_run
@@ -44,3 +44,22 @@ def test_internal_indexes_stay_consistent() -> None:
     assert set(store._runs) == {"r4", "x"}
     assert set(store._history) == {"b", "c"}
     assert store._running == set()
+
+
+def test_stored_runs_add_nothing_to_full_garbage_collections() -> None:
+    """A long history must not make the collector's full passes (which stall every thread)
+    longer: runs are kept as tuples of strings and numbers, which it stops tracking."""
+    import gc
+
+    store = MemoryJobStore()
+    store.write_runs([
+        Run(id=f"r{i}", job_name="j", status=RunStatus.failed, scheduled_ts=float(i),
+            started_ts=float(i), finished_ts=i + 0.5, output="out", error="boom", owner="nb")
+        for i in range(100)
+    ])
+    gc.collect()
+    assert not any(gc.is_tracked(packed) for packed in store._runs.values())
+    assert store.get_runs("j", limit=1)[0] == Run(
+        id="r99", job_name="j", status=RunStatus.failed, scheduled_ts=99.0, started_ts=99.0,
+        finished_ts=99.5, output="out", error="boom", owner="nb",
+    )
