@@ -346,7 +346,15 @@ def main() -> None:
     ap.add_argument(
         "--time-passes", action="store_true", help="also time each dispatch pass (wall clock)"
     )
+    ap.add_argument(
+        "--gc-off", action="store_true",
+        help="switch Python's garbage collector off (to tell its pauses from the machine's)",
+    )
     a = ap.parse_args()
+    if a.gc_off:
+        import gc
+
+        gc.disable()
     c.quiet_logs()
     grace = _grace(a.grace, a.lib)
     run = run_aps3 if a.lib == "aps3" else run_nbsched
