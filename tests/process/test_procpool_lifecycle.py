@@ -86,7 +86,14 @@ def test_kernel_hook_runs_callbacks_before_do_shutdown(
 
 
 def _program(body: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    prelude = "import os, signal, sys, threading, time\nfrom nbsched import _lifecycle\n"
+    # Default dispositions whatever this test run inherited (under nohup SIGHUP is ignored,
+    # and _lifecycle rightly leaves an ignored signal alone).
+    prelude = (
+        "import os, signal, sys, threading, time\n"
+        "for _sig in (signal.SIGTERM, signal.SIGHUP):\n"
+        "    signal.signal(_sig, signal.SIG_DFL)\n"
+        "from nbsched import _lifecycle\n"
+    )
     return subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(body)],
         capture_output=True,
