@@ -124,6 +124,8 @@ class ThreadJobExecutor(Executor):
                 if reason is not None:  # its job was paused or removed since
                     if inflight.pop(run_id, None) is not None:
                         self._on_finished(request, RunStatus.cancelled, "", reason, clock.time())
+                    elif self._retire_if_over_capacity(me):  # cancel() reported it first
+                        return
                     continue
                 _capture.begin()
                 error = None

@@ -230,3 +230,18 @@ def test_the_store_keeps_a_held_fire_time_until_it_comes(tmp_path, clock: FakeCl
         wait_for(moved_on, 10, "the stored next run time to move on")
     finally:
         s.shutdown()
+
+
+def test_a_held_run_can_be_cancelled_and_the_pool_goes_on(early: Scheduler, clock: FakeClock) -> None:
+    ran: list[float] = []
+    t0 = clock.time()
+    early.add_job(lambda: ran.append(clock.time()), "every 10s", name="tick")
+    clock.advance(10 - LEAD + 1)
+    handed_over(early)
+    run = early.cancel_run("tick")
+    assert run is not None and run.status is RunStatus.cancelled and run.started_ts is None
+    clock.advance(LEAD - 1)  # the held worker wakes, finds its run cancelled, lets it go
+    clock.advance(10)
+    wait_for(lambda: ran, 10, "the next run")
+    assert ran == [t0 + 20]
+    assert [r.status for r in early.get_runs("tick")] == [RunStatus.succeeded, RunStatus.cancelled]
