@@ -110,7 +110,8 @@ def test_a_job_still_running_is_decided_at_its_fire_time(early: Scheduler, clock
     clock.advance(10)
     wait_for(lambda: len(calls) == 1, 10, "the first run to start")
     clock.advance(10 - LEAD + 1)  # the next fire time is within the lead, the job still runs
-    handed_over(early, 1)  # only the running one: the next waits for its fire time
+    wait_for(lambda: early._held, 10, "the next fire time to be held back")
+    assert early.status()["running_runs"] == 1  # only the running one
     release.set()
     finished_runs(early, "slow", 1)
     clock.advance(LEAD - 1)
@@ -155,6 +156,7 @@ def test_executors_that_cannot_hold_runs_get_them_at_their_fire_time(clock: Fake
         t0 = clock.time()
         s.add_job(lambda: None, "every 10s", name="tick", executor="ontime")
         clock.advance(10 - LEAD + 1)
+        wait_for(lambda: s._held, 10, "the fire time to be held back")
         assert s.status()["running_runs"] == 0 and ontime.submitted == []
         clock.advance(LEAD - 1)
         wait_for(lambda: ontime.submitted, 10, "the run to be submitted")
