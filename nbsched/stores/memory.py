@@ -42,7 +42,7 @@ _NO_START = float("-inf")
 #: oldest-to-newest order of runs: ``scheduled_ts``, then ``started_ts`` (a run that never
 #: started sorts before one that did), then ``id`` (so that the order is total).
 Packed = tuple[Any, ...]
-_ID, _JOB, _STATUS, _OWNER = 2, 3, 4, 9
+_ID, _JOB, _OWNER = 2, 3, 9
 _STATUSES = {status.value: status for status in RunStatus}
 
 
