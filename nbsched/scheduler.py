@@ -766,10 +766,6 @@ class Scheduler:
                 f"missed and folded into the run for {_fmt(ts, self._tz)} (coalesce=True)",
             )
         # (without coalesce, a next fire time that is already due fires on the next pass)
-        if ts > now:  # handed over early
-            entry.early_until = ts
-            if ts > self._early_until:
-                self._early_until = ts
         entry.next_ts = nxt
         if nxt is not None:
             self._push(entry, nxt)
@@ -803,8 +799,10 @@ class Scheduler:
             run_id, job.name, entry.func, job.target, options.args, options.kwargs,
             scheduled, options.timeout, attempt, options.owner,
         )
-        if scheduled > now:
-            request.not_before = scheduled  # handed over early: the executor waits
+        if scheduled > now:  # handed over early: the executor waits for the fire time
+            request.not_before = entry.early_until = scheduled
+            if scheduled > self._early_until:
+                self._early_until = scheduled
         entry.running += 1
         self._inflight[run_id] = entry
         if waiter is not None:
@@ -923,10 +921,7 @@ class Scheduler:
         if callbacks:
             event = RunFinished(timestamp=finished_ts, job_name=request.job_name, run=run)
             for callback in callbacks:
-                try:
-                    callback(event)
-                except Exception:
-                    log.exception("nbsched: listener %r failed on %r", callback, event)
+                self._call(callback, event)
 
     def _settle_finished(self) -> None:
         """Account for finished runs (loop thread, lock held): in-flight counts, retries."""

@@ -27,6 +27,7 @@ __all__ = ["ThreadJobExecutor"]
 log = logging.getLogger("nbsched")
 
 _STOP = None  # queue sentinel
+_SHUT_DOWN = "the scheduler shut down before it started"
 
 
 class ThreadJobExecutor(Executor):
@@ -110,10 +111,7 @@ class ThreadJobExecutor(Executor):
                 if request.not_before is not None and request.not_before > clock.time():
                     self._wait_until(request.not_before)
                     if not self._accepting and inflight.pop(run_id, None) is not None:
-                        self._finish(
-                            request, RunStatus.cancelled, "",
-                            "the scheduler shut down before it started",
-                        )
+                        self._finish(request, RunStatus.cancelled, "", _SHUT_DOWN)
                         continue
                 if run_id not in inflight:  # cancelled, or shut down, while it waited
                     if self._retire_if_over_capacity(me):
@@ -212,7 +210,7 @@ class ThreadJobExecutor(Executor):
             if item is not None:
                 pending.append(item)
         for request in pending:
-            self._finish(request, RunStatus.cancelled, "", "the scheduler shut down before it started")
+            self._finish(request, RunStatus.cancelled, "", _SHUT_DOWN)
         for _ in threads:
             self._queue.put(_STOP)
         if wait and self._clock is not None:
