@@ -31,7 +31,6 @@ SCRATCH = os.environ.get("NBSCHED_BENCH_TMP", "/tmp")
 
 #: body start times, appended by :func:`record_start` (list.append is atomic under the GIL)
 STARTS: list[float] = []
-_tl = threading.local()
 
 
 def noop() -> None:
@@ -44,17 +43,20 @@ def record_start() -> None:
 
 
 def stamp_start() -> float:
-    """Remember the body's start time in a thread-local (read back by a listener that runs
-    on the same worker thread right after the body) and return it (APScheduler hands the
-    return value to its EXECUTED event)."""
-    t = time.time()
-    _tl.t = t
-    return t
+    """Return the body's start time (APScheduler hands the return value to its EXECUTED
+    event)."""
+    return time.time()
 
 
-def last_stamp() -> float | None:
-    """The start time :func:`stamp_start` recorded last on this thread."""
-    return getattr(_tl, "t", None)
+#: body start times per job name, appended by :func:`stamp_named`
+STAMPS: dict[str, list[float]] = {}
+
+
+def stamp_named(name: str) -> None:
+    """Append the body's start time to the list of job ``name`` (create it beforehand:
+    ``STAMPS[name] = []``). A job's k-th start pairs with its k-th run, whichever thread
+    reports the run and whenever."""
+    STAMPS[name].append(time.time())
 
 
 # -- statistics ------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ fire time the run is for. Both sides pair them exactly:
 
 * aps3: the body returns its start time; the EXECUTED event carries it with
   ``scheduled_run_time`` (the anchor's method);
-* nbsched: the body stores its start time in a thread-local; the ``RunFinished`` listener runs
-  on the same worker thread right after the body and reads it together with
-  ``run.scheduled_ts``. ``run.started_ts - run.scheduled_ts`` (the executor's stamp) is
-  reported as well.
+* nbsched: the body (``stamp_named(job name)``) appends its start time to its job's list;
+  after the run, a job's k-th start pairs with its k-th succeeded run by fire time (one run
+  per fire time at most: ``max_instances`` is 1). ``run.started_ts - run.scheduled_ts`` (the
+  executor's own stamp, from the ``RunFinished`` listener) is reported as well.
 
 Accounting of the expected fire times:
 
@@ -161,8 +161,11 @@ def _nbsched_add(
     start, end = c.utc_dt(t0), c.utc_dt(t0 + duration - 0.5)
     for i in range(n):
         trig = IntervalTrigger(1, start=start, end=end)
+        name = f"{prefix}{i}"
+        c.STAMPS[name] = []
         sched.add_job(
-            c.stamp_start, trig, name=f"{prefix}{i}", misfire_grace_time=grace, coalesce=True
+            c.stamp_named, trig, args=(name,), name=name, misfire_grace_time=grace,
+            coalesce=True,
         )
 
 
@@ -171,8 +174,8 @@ def run_nbsched(
 ) -> dict[str, Any]:
     from nbsched import RunFinished, RunStatus, Scheduler
 
-    # (job, scheduled_ts, status, body_start, started_ts, finished_ts, coalesced)
-    records: list[tuple[str, float, str, float | None, float | None, float | None, bool]] = []
+    # (job, scheduled_ts, status, started_ts, finished_ts, coalesced)
+    records: list[tuple[str, float, str, float | None, float | None, bool]] = []
     passes: list[tuple[float, int]] = []
 
     def listener(ev: Any) -> None:
@@ -184,7 +187,6 @@ def run_nbsched(
                     run.job_name,
                     run.scheduled_ts,
                     run.status.value,
-                    c.last_stamp() if ok else None,
                     run.started_ts,
                     run.finished_ts,
                     not ok and (run.error or "").startswith("Coalesced"),
@@ -222,9 +224,10 @@ def run_nbsched(
     sched.shutdown(wait=True)
 
     ran = [r for r in records if r[2] == "succeeded"]
+    starts = _pair_starts(ran)  # (scheduled_ts, body start) per succeeded run
     status = defaultdict(int)
     for r in records:
-        status[r[2] + ("/coalesced" if r[6] else "")] += 1
+        status[r[2] + ("/coalesced" if r[5] else "")] += 1
     covered = _covered_count(records, grid)
     res: dict[str, Any] = {
         "expected_runs": expected,
@@ -238,11 +241,12 @@ def run_nbsched(
         "statuses": dict(status),
         "stored_runs": len(stored),
         "stored_matches_events": len(stored) == len(records),
-        "lateness_ms": c.dist_ms(r[3] - r[1] for r in ran),  # type: ignore[operator]
+        "body_starts_paired": len(starts) == len(ran),
+        "lateness_ms": c.dist_ms(body - sched for sched, body in starts),
         # p99 of each fire time (second), to tell a steady cost from one bad second
-        "lateness_p99_by_second_ms": _by_second(ran),
+        "lateness_p99_by_second_ms": _by_second(starts),
         # the executor's own stamp (Run.started_ts), set just before the body is called
-        "lateness_executor_stamp_ms": c.dist_ms(r[4] - r[1] for r in ran),  # type: ignore[operator]
+        "lateness_executor_stamp_ms": c.dist_ms(r[3] - r[1] for r in ran),  # type: ignore[operator]
     }
     res.update(_cpu_block(cpu, wall, loop_cpu, len(ran), expected, setup_s, margin))
     if time_passes:
@@ -250,10 +254,25 @@ def run_nbsched(
     return res
 
 
-def _by_second(ran: list[Any]) -> list[float | None]:
-    by: dict[float, list[float]] = defaultdict(list)
+def _pair_starts(ran: list[Any]) -> list[tuple[float, float]]:
+    """(fire time, body start) of every succeeded run: a job's runs in fire-time order pair
+    with its body's start times in order. Jobs whose counts differ are left out (and
+    ``body_starts_paired`` turns false)."""
+    fires: dict[str, list[float]] = defaultdict(list)
     for r in ran:
-        by[r[1]].append(r[3] - r[1])
+        fires[r[0]].append(r[1])
+    pairs: list[tuple[float, float]] = []
+    for name, times in fires.items():
+        stamps = c.STAMPS.get(name, [])
+        if len(stamps) == len(times):
+            pairs.extend(zip(sorted(times), sorted(stamps), strict=True))
+    return pairs
+
+
+def _by_second(starts: list[tuple[float, float]]) -> list[float | None]:
+    by: dict[float, list[float]] = defaultdict(list)
+    for sched, body in starts:
+        by[sched].append(body - sched)
     return [c.dist_ms(by[k]).get("p99") for k in sorted(by)]
 
 
@@ -277,7 +296,7 @@ def _covered_count(records: list[Any], grid: list[float]) -> int:
     """Expected fire times accounted for by a record: its own ``scheduled_ts``, or, for a
     coalesced record, every grid time from its ``scheduled_ts`` up to its ``finished_ts``."""
     seen: dict[str, set[float]] = defaultdict(set)
-    for name, sched_ts, _status, _b, _st, fin, coalesced in list(records):
+    for name, sched_ts, _status, _st, fin, coalesced in list(records):
         if coalesced and fin is not None:
             seen[name].update(g for g in grid if sched_ts - 1e-6 <= g <= fin)
         else:

@@ -53,6 +53,12 @@ def _get(path: str) -> Callable[[Result], float | None]:
     return get
 
 
+def _lateness(key: str) -> Callable[[Result], float | None]:
+    """A lateness figure, none if some body start could not be paired with its run."""
+    get = _get(key)
+    return lambda res: None if res.get("body_starts_paired") is False else get(res)
+
+
 def _lost(res: Result) -> float | None:
     """Expected fire times whose body never ran (missed/skipped records included)."""
     if "expected_runs" not in res:
@@ -101,7 +107,7 @@ def _at_most(limit: float) -> Callable[[float, float | None], bool]:
 def _lateness_metrics(tag: str, p99_target: Metric) -> list[Metric]:
     return [
         p99_target,
-        Metric(f"{tag}: lateness p50", _get("lateness_ms.p50"), "ms", False),
+        Metric(f"{tag}: lateness p50", _lateness("lateness_ms.p50"), "ms", False),
         Metric(
             f"{tag}: runs not run (of expected)",
             _lost,
@@ -151,7 +157,7 @@ def measurements() -> list[Measurement]:
                 "1k aligned",
                 Metric(
                     "1k aligned: lateness p99",
-                    _get("lateness_ms.p99"),
+                    _lateness("lateness_ms.p99"),
                     "ms",
                     False,
                     _p99_tenth,
@@ -168,7 +174,7 @@ def measurements() -> list[Measurement]:
                 "10k aligned",
                 Metric(
                     "10k aligned: lateness p99",
-                    _get("lateness_ms.p99"),
+                    _lateness("lateness_ms.p99"),
                     "ms",
                     False,
                     _at_most(250),

@@ -6,14 +6,30 @@ exactly the hang nbsched promises never to cause. These workers are daemon threa
 is captured per run (``_capture``), and a run over its timeout can be *abandoned*: it is
 reported ``timed_out`` at once and its thread is replaced, since Python threads cannot be
 killed.
+
+The work queue is our own, for two reasons that only show with bursts (a thousand runs due
+at the same instant; ``benchmarks/bench_lateness.py``):
+
+* **No run waits for a particular thread.** Runs handed over before their fire time
+  (``RunRequest.not_before``) stay in the queue, and one worker, the *keeper*, sleeps until
+  the first of them is due. When it is, whichever worker holds the GIL takes the next due run.
+  Had every worker taken a run of its own and slept until the fire time, the workers that
+  woke while another held the GIL would each have started theirs one switch interval
+  (``sys.getswitchinterval()``, 5 ms) late.
+* **Bodies first.** When a run ends while another is already due, the worker starts that
+  one before it reports the one that ended (``_unreported``): the ``Run`` record, listeners
+  and the writer follow in order, as soon as a worker finds nothing due. A report waits
+  :data:`REPORT_WITHIN` at most: past that, workers report as runs end, and the reporter
+  thread (``_report_late``) sends what is left, for when every worker is in a long body.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +42,15 @@ __all__ = ["ThreadJobExecutor"]
 
 log = logging.getLogger("nbsched")
 
-_STOP = None  # queue sentinel
+_STOP = "stop"  # from _take(): the executor shut down, the worker exits
 _SHUT_DOWN = "the scheduler shut down before it started"
+
+#: a run that ended, waiting to be reported: (request, status, output, error, finished_ts)
+_Ended = tuple[RunRequest, RunStatus, str, "str | None", float]
+
+#: longest a run's report (RunFinished, its record) waits for the bodies of other due runs
+REPORT_WITHIN = 0.1
+_REPORT_CHUNK = 32
 
 
 class ThreadJobExecutor(Executor):
@@ -46,15 +69,24 @@ class ThreadJobExecutor(Executor):
             raise InvalidArgumentError(f"max_workers must be at least 1, got {max_workers}")
         self.name = name  # type: ignore[misc]
         self.max_workers = max_workers
-        self._queue: queue.SimpleQueue[RunRequest | None] = queue.SimpleQueue()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # threads, capacity
         self._threads: set[threading.Thread] = set()
-        self._idle = 0
         self._capacity = max_workers  # grows by one for every abandoned (still running) run
-        self._inflight: dict[str, RunRequest] = {}
-        # workers holding a request handed over early wait on this until its fire time
-        self._gate = threading.Condition(threading.Lock())
         self._serial = 0
+        self._inflight: dict[str, RunRequest] = {}  # started, not yet ended
+        # The queue (see the module doc), all under _qlock:
+        self._qlock = threading.Lock()
+        self._has_work = threading.Condition(self._qlock)  # idle workers wait here
+        self._gate = threading.Condition(self._qlock)  # the keeper waits here
+        self._ready: deque[RunRequest] = deque()  # due when submitted
+        self._early: deque[tuple[float, RunRequest]] = deque()  # (not_before, request), sorted
+        self._keeper = False
+        self._idle = 0  # workers waiting on _has_work
+        self._waking = 0  # of those, notified and not yet awake
+        self._unreported: deque[_Ended] = deque()
+        self._unreported_since = 0.0  # when the first of them ended
+        self._reporter: threading.Thread | None = None  # started by the first deferral
+        self._report_due = threading.Condition(threading.Lock())
         self._accepting = False
         self._clock: Clock | None = None
         self._on_started: StartCallback = lambda req: None
@@ -69,17 +101,195 @@ class ThreadJobExecutor(Executor):
     def validate(self, job: Job, func: Callable[..., Any] | None) -> None:
         """Anything callable runs in a thread."""
 
+    # ------------------------------------------------------------------ the queue
+
     def submit(self, request: RunRequest) -> None:
         if not self._accepting:
             self._finish(request, RunStatus.cancelled, "", "the executor is shut down")
             return
-        self._queue.put(request)
-        # Start another worker only when no idle one will pick this request up.
-        if self._idle < self._queue.qsize() and len(self._threads) < self._capacity:
+        with self._qlock:
+            not_before = request.not_before
+            if not_before is None:
+                self._ready.append(request)
+                if self._idle > self._waking:
+                    self._wake_one()
+                elif self._keeper:  # nobody idle: the keeper can take it meanwhile
+                    self._gate.notify()
+            else:
+                early = self._early
+                if not early or not_before >= early[-1][0]:
+                    early.append((not_before, request))
+                else:  # out of fire-time order (rare): keep the queue sorted
+                    i = len(early)
+                    while i and early[i - 1][0] > not_before:
+                        i -= 1
+                    early.insert(i, (not_before, request))
+                if early[0][1] is request:  # the first one now: (re)arm the gate
+                    if self._keeper:
+                        self._gate.notify()
+                    elif self._idle > self._waking:
+                        self._wake_one()
+            # Start another worker only when no idle one will pick this request up.
+            spawn = self._idle < len(self._ready) + len(self._early)
+        if spawn and len(self._threads) < self._capacity:
             self._spawn()
 
     def backlog(self) -> int:
-        return self._queue.qsize()
+        return len(self._ready) + len(self._early)
+
+    def _wake_one(self) -> None:
+        """(qlock held) Wake one idle worker."""
+        self._waking += 1
+        self._has_work.notify()
+
+    def _release_due(self) -> None:
+        """(qlock held) Move the early requests whose fire time has come to the ready queue,
+        and find a worker for what is left to do."""
+        early, ready = self._early, self._ready
+        assert self._clock is not None
+        if early:
+            now = self._clock.time()
+            while early and early[0][0] <= now:
+                ready.append(early.popleft()[1])
+        if self._idle > self._waking and (ready or (early and not self._keeper)):
+            self._wake_one()
+
+    def _next(self) -> RunRequest | None:
+        """The next due request, ``None`` if nothing is due.
+
+        Lock-free while the ready queue has requests (``deque.popleft`` is atomic): during a
+        burst every worker goes through here once per run, and workers that queued for a
+        lock each time handed the GIL to one another by way of the OS, doubling the cost of
+        a run."""
+        ready = self._ready
+        try:
+            item = ready.popleft()
+        except IndexError:
+            if not self._early:
+                return None
+            with self._qlock:
+                self._release_due()
+                try:
+                    return ready.popleft()
+                except IndexError:
+                    return None
+        if ready and self._idle > self._waking:  # more to do now: one more worker
+            with self._qlock:
+                if self._idle > self._waking:
+                    self._wake_one()
+        return item
+
+    def _take(self) -> RunRequest | str:
+        """The next due request, waiting for one (or :data:`_STOP`)."""
+        clock = self._clock
+        assert clock is not None
+        with self._qlock:
+            while True:
+                if not self._accepting:
+                    return _STOP
+                self._release_due()
+                try:
+                    return self._ready.popleft()
+                except IndexError:
+                    pass
+                if self._early and not self._keeper:
+                    self._keeper = True
+                    try:
+                        clock.wait(self._gate, self._early[0][0])
+                    finally:
+                        self._keeper = False
+                else:
+                    self._idle += 1
+                    try:
+                        self._has_work.wait()
+                    finally:
+                        self._idle -= 1
+                        if self._waking:
+                            self._waking -= 1
+
+    def _take_after(self, ended: _Ended) -> RunRequest | None:
+        """After a run ended: the next due request, ``None`` if nothing is due. If there is
+        one, ``ended`` is reported after it (bodies first) unless reports already wait
+        :data:`REPORT_WITHIN`; otherwise now."""
+        item = self._next() if self._accepting else None
+        if item is not None:
+            unreported, finished_ts = self._unreported, ended[4]
+            if not unreported:
+                self._unreported_since = finished_ts
+                unreported.append(ended)
+                self._arm_reporter()
+                return item
+            if finished_ts - self._unreported_since < REPORT_WITHIN:
+                unreported.append(ended)
+                return item
+        self._report_unreported()
+        self._on_finished(*ended)
+        return item
+
+    def _report_unreported(self) -> None:
+        """Report the runs that ended during a burst, in the order they ended.
+
+        Every :data:`_REPORT_CHUNK` reports the GIL is offered to other threads: a worker
+        that has just taken one of the burst's last runs must not wait a whole switch
+        interval (5 ms) for the bookkeeping of a thousand others."""
+        unreported = self._unreported
+        while unreported:
+            for _ in range(_REPORT_CHUNK):
+                try:
+                    ended = unreported.popleft()  # (atomic: another worker may report too)
+                except IndexError:
+                    return
+                self._on_finished(*ended)
+            time.sleep(0)
+
+    def _arm_reporter(self) -> None:
+        """Make sure reports left waiting are sent within :data:`REPORT_WITHIN`, even if
+        every worker is busy by then."""
+        with self._report_due:
+            if self._reporter is None:
+                self._reporter = threading.Thread(
+                    target=self._report_late, name=f"nbsched-{self.name}-reporter", daemon=True
+                )
+                self._reporter.start()
+            self._report_due.notify()
+
+    def _report_late(self) -> None:
+        clock = self._clock
+        assert clock is not None
+        with self._report_due:
+            while self._accepting:
+                if not self._unreported:
+                    clock.wait(self._report_due, None)
+                    continue
+                due = self._unreported_since + REPORT_WITHIN
+                if clock.time() < due:
+                    clock.wait(self._report_due, due)
+                    continue
+                self._report_due.release()  # (listeners must not run under our lock)
+                try:
+                    self._report_unreported()
+                finally:
+                    self._report_due.acquire()
+
+    def _unqueue(self, run_id: str) -> RunRequest | None:
+        """Take a request that has not started out of the queue."""
+        with self._qlock:
+            for pair in self._early:
+                if pair[1].run_id == run_id:
+                    self._early.remove(pair)
+                    return pair[1]
+            # (workers pop the ready queue without the lock: look at a copy, and a request
+            # gone by the time it is removed has been taken by one)
+            for item in list(self._ready):
+                if item.run_id == run_id:
+                    try:
+                        self._ready.remove(item)
+                    except ValueError:
+                        return None
+                    return item
+        return None
+
+    # ------------------------------------------------------------------ workers
 
     def _spawn(self) -> None:
         with self._lock:  # (shutdown() snapshots the threads under the same lock)
@@ -97,26 +307,18 @@ class ThreadJobExecutor(Executor):
         clock = self._clock
         assert clock is not None
         inflight = self._inflight
-        get_nowait = self._queue.get_nowait
+        request: RunRequest | str | None = None  # the next one, when already taken
         try:
             while True:
-                try:  # with a backlog, no bookkeeping: nobody needs to know we are idle
-                    request = get_nowait()
-                except queue.Empty:
-                    request = self._get_idle()
-                if request is _STOP:
+                if request is None:
+                    request = self._next() if self._accepting else _STOP
+                    if request is None:
+                        self._report_unreported()  # nothing is due: catch up first
+                        request = self._take()
+                if isinstance(request, str):  # _STOP
                     return
                 run_id = request.run_id
                 inflight[run_id] = request  # (from here on, cancel() can report it)
-                if request.not_before is not None and request.not_before > clock.time():
-                    self._wait_until(request.not_before)
-                    if not self._accepting and inflight.pop(run_id, None) is not None:
-                        self._finish(request, RunStatus.cancelled, "", _SHUT_DOWN)
-                        continue
-                if run_id not in inflight:  # cancelled, or shut down, while it waited
-                    if self._retire_if_over_capacity(me):
-                        return
-                    continue
                 request.started_ts = clock.time()
                 reason = self._on_started(request)
                 if reason is not None:  # its job was paused or removed since
@@ -124,6 +326,7 @@ class ThreadJobExecutor(Executor):
                         self._on_finished(request, RunStatus.cancelled, "", reason, clock.time())
                     elif self._retire_if_over_capacity(me):  # cancel() reported it first
                         return
+                    request = None
                     continue
                 _capture.begin()
                 error = None
@@ -137,31 +340,15 @@ class ThreadJobExecutor(Executor):
                 output = _capture.end()
                 # Whoever pops the request first reports it: this thread, or cancel().
                 if inflight.pop(run_id, None) is None:
+                    request = None
                     if self._retire_if_over_capacity(me):
                         return
                     continue
-                self._on_finished(request, status, output, error, clock.time())
+                request = self._take_after((request, status, output, error, clock.time()))
         finally:
+            self._report_unreported()
             with self._lock:
                 self._threads.discard(me)
-
-    def _get_idle(self) -> RunRequest | None:
-        """Block for the next request, counted as idle meanwhile (see :meth:`submit`)."""
-        with self._lock:  # += on an attribute is not atomic across threads
-            self._idle += 1
-        try:
-            return self._queue.get()
-        finally:
-            with self._lock:
-                self._idle -= 1
-
-    def _wait_until(self, ts: float) -> None:
-        """Sleep until ``ts`` on the executor's clock, or until shutdown."""
-        clock = self._clock
-        assert clock is not None
-        with self._gate:
-            while self._accepting and clock.time() < ts:
-                clock.wait(self._gate, ts)
 
     def _retire_if_over_capacity(self, me: threading.Thread) -> bool:
         """After an abandoned run finally returns, give the extra slot back."""
@@ -171,14 +358,20 @@ class ThreadJobExecutor(Executor):
                 return True
         return False
 
+    # ------------------------------------------------------------------ control
+
     def cancel(self, run_id: str, status: RunStatus = RunStatus.cancelled) -> bool:
+        why = "timed out" if status is RunStatus.timed_out else "cancelled"
         request = self._inflight.pop(run_id, None)
         if request is None:
-            return False
+            queued = self._unqueue(run_id)
+            if queued is None:
+                return False
+            self._finish(queued, status, "", f"Run {why} before it started")
+            return True
         # The thread cannot be stopped; let the pool start a replacement meanwhile.
         with self._lock:
             self._capacity += 1
-        why = "timed out" if status is RunStatus.timed_out else "cancelled"
         self._finish(
             request,
             status,
@@ -198,27 +391,28 @@ class ThreadJobExecutor(Executor):
                 return
             self._accepting = False
             threads = list(self._threads)
-        with self._gate:  # workers waiting for a fire time: stop waiting
+        # Requests still queued never started: report them cancelled. Waiting workers exit.
+        with self._qlock:
+            pending = [r for _, r in self._early]
+            self._early.clear()
+            while self._ready:  # (popleft: workers may be taking from it right now)
+                try:
+                    pending.append(self._ready.popleft())
+                except IndexError:
+                    break
+            self._has_work.notify_all()
             self._gate.notify_all()
-        # Requests still queued never started: report them cancelled.
-        pending: list[RunRequest] = []
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                pending.append(item)
+        with self._report_due:
+            self._report_due.notify_all()
+        self._report_unreported()  # runs that ended before the ones that never started
         for request in pending:
             self._finish(request, RunStatus.cancelled, "", _SHUT_DOWN)
-        for _ in threads:
-            self._queue.put(_STOP)
         if wait and self._clock is not None:
-            import time  # real time: threads finish in real time even under a fake clock
-
+            # (real time: threads finish in real time even under a fake clock)
             deadline = time.monotonic() + timeout
             for thread in threads:
                 thread.join(max(0.0, deadline - time.monotonic()))
+        self._report_unreported()  # left by workers still in a body
         # Whatever still runs is abandoned (daemon threads never block interpreter exit).
         for run_id in list(self._inflight):
             self.cancel(run_id, RunStatus.cancelled)

@@ -1,0 +1,157 @@
+"""The thread executor's queue: runs that wait for their fire time, bursts, reports.
+
+The executor is driven on its own here (no scheduler), by a fake clock: requests are
+submitted as the scheduler's loop would, and every report is recorded in order.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from nbsched import RunStatus
+from nbsched.abc import RunRequest
+from nbsched.executors.thread import REPORT_WITHIN, ThreadJobExecutor
+from nbsched.testing import FakeClock
+from tests.conftest import wait_for
+
+
+class Pool:
+    """A started executor and what happened in it, in order: ``("body", id)`` when a body
+    runs, ``(status, id)`` when a run is reported."""
+
+    def __init__(self, clock: FakeClock, workers: int) -> None:
+        self.clock = clock
+        self.log: list[tuple[str, str]] = []
+        self.errors: dict[str, str | None] = {}
+        self.executor = ThreadJobExecutor(workers)
+        self.executor.start(clock, lambda request: None, self._finished)
+
+    def _finished(
+        self, request: RunRequest, status: RunStatus, output: str, error: str | None, ts: float
+    ) -> None:
+        self.log.append((status.value, request.run_id))
+        self.errors[request.run_id] = error
+
+    def submit(
+        self, run_id: str, body: Callable[[], Any] | None = None, not_before: float | None = None
+    ) -> None:
+        def run() -> None:
+            self.log.append(("body", run_id))
+            if body is not None:
+                body()
+
+        request = RunRequest(run_id, run_id, run, "x:y", (), {}, self.clock.time(), None, 0, None)
+        request.not_before = not_before
+        self.executor.submit(request)
+
+    def reported(self, *run_ids: str) -> None:
+        wait_for(
+            lambda: {r for s, r in self.log if s != "body"} >= set(run_ids),
+            10,
+            f"reports of {run_ids}",
+        )
+
+    def statuses(self) -> dict[str, str]:
+        return {r: s for s, r in self.log if s != "body"}
+
+
+@pytest.fixture
+def pool(clock: FakeClock, request: pytest.FixtureRequest) -> Iterator[Pool]:
+    p = Pool(clock, getattr(request, "param", 1))
+    try:
+        yield p
+    finally:
+        p.executor.shutdown(timeout=2.0)
+
+
+def test_runs_due_together_all_start_before_any_is_reported(pool: Pool, clock: FakeClock) -> None:
+    t = clock.time() + 5
+    for run_id in ("a", "b", "c"):
+        pool.submit(run_id, not_before=t)
+    clock.advance(5)
+    pool.reported("a", "b", "c")
+    assert pool.log == [
+        ("body", "a"), ("body", "b"), ("body", "c"),
+        ("succeeded", "a"), ("succeeded", "b"), ("succeeded", "c"),
+    ]
+
+
+def test_a_report_waits_no_longer_than_report_within_behind_a_long_body(
+    pool: Pool, clock: FakeClock
+) -> None:
+    release = threading.Event()
+    t = clock.time() + 5
+    pool.submit("quick", not_before=t)
+    pool.submit("long", lambda: release.wait(10), not_before=t)
+    clock.advance(5)
+    wait_for(lambda: ("body", "long") in pool.log, 10, "the long body to start")
+    assert pool.statuses() == {}  # "quick" waits: the only worker went on to "long"
+    clock.advance(REPORT_WITHIN)
+    pool.reported("quick")
+    assert pool.statuses() == {"quick": "succeeded"}
+    release.set()
+    pool.reported("long")
+
+
+@pytest.mark.parametrize("pool", [2], indirect=True)
+def test_a_run_due_now_does_not_wait_behind_runs_waiting_for_their_time(
+    pool: Pool, clock: FakeClock
+) -> None:
+    t = clock.time() + 5
+    pool.submit("early-1", not_before=t)
+    pool.submit("early-2", not_before=t)
+    pool.submit("now")  # run_job, say: due at once
+    pool.reported("now")
+    assert ("body", "early-1") not in pool.log and ("body", "early-2") not in pool.log
+    clock.advance(5)
+    pool.reported("early-1", "early-2")
+
+
+def test_runs_waiting_for_their_time_start_in_fire_time_order(pool: Pool, clock: FakeClock) -> None:
+    t = clock.time()
+    pool.submit("later", not_before=t + 20)
+    pool.submit("sooner", not_before=t + 10)  # handed over after a later one
+    clock.advance(10)
+    pool.reported("sooner")
+    assert ("body", "later") not in pool.log
+    clock.advance(10)
+    pool.reported("later")
+
+
+def test_a_queued_run_can_be_cancelled_or_timed_out_before_it_starts(
+    pool: Pool, clock: FakeClock
+) -> None:
+    release = threading.Event()
+    pool.submit("busy", lambda: release.wait(10))
+    wait_for(lambda: ("body", "busy") in pool.log, 10, "the first body to start")
+    pool.submit("queued")
+    pool.submit("held", not_before=clock.time() + 5)
+    assert pool.executor.cancel("queued", RunStatus.timed_out)
+    assert pool.executor.cancel("held")
+    assert not pool.executor.cancel("queued")  # reported once only
+    assert pool.statuses() == {"queued": "timed_out", "held": "cancelled"}
+    assert pool.errors["queued"] == "Run timed out before it started"
+    release.set()
+    pool.reported("busy")
+    clock.advance(5)
+    assert ("body", "queued") not in pool.log and ("body", "held") not in pool.log
+
+
+def test_shutdown_reports_every_run_exactly_once(pool: Pool, clock: FakeClock) -> None:
+    release = threading.Event()
+    t = clock.time() + 5
+    pool.submit("done", not_before=t)
+    pool.submit("stuck", lambda: release.wait(10), not_before=t)
+    pool.submit("never", not_before=t + 5)
+    clock.advance(5)
+    wait_for(lambda: ("body", "stuck") in pool.log, 10, "the stuck body to start")
+    pool.executor.shutdown(timeout=0.1)
+    reports = [(s, r) for s, r in pool.log if s != "body"]
+    assert sorted(reports) == [("cancelled", "never"), ("cancelled", "stuck"), ("succeeded", "done")]
+    release.set()  # the abandoned body ends: its late result is dropped
+    wait_for(lambda: not pool.executor._threads, 10, "the abandoned worker to exit")
+    assert [(s, r) for s, r in pool.log if s != "body"] == reports
