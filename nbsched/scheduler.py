@@ -85,6 +85,9 @@ _CHUNK = 4096
 #: themselves (``Executor.accepts_early``): the loop's work for a burst of due jobs is then
 #: done before the burst, and at the fire time the workers only start bodies (seconds)
 _LEAD = 0.1
+#: ... or longer, when dispatching a burst takes longer: twice the last dispatch wave (the
+#: passes in a row that dispatched something), shrinking by a tenth a wave, at most this
+_LEAD_MAX = 1.0
 #: how often a shared store is checked for changes made by other processes (seconds)
 _WATCH_INTERVAL = 1.0
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
@@ -220,6 +223,8 @@ class Scheduler:
         # its max_instances, or an executor that cannot wait, is decided at its fire time.
         # Those wait here, out of the heap: (ts, name).
         self._lead = _LEAD if isinstance(self._clock, SystemClock) else 0.0
+        self._lead_base = self._lead  # (0 with a fake clock: every step explicit)
+        self._wave_start: float | None = None
         self._held: list[tuple[float, str]] = []
         self._early_until = 0.0  # the latest fire time handed over early
 
@@ -685,7 +690,10 @@ class Scheduler:
             finally:
                 self._outbox = None
             expired = self._expired_timeouts(now)
+            if dispatched and self._wave_start is None:
+                self._wave_start = now
             if not dispatched and not expired and not events:
+                self._end_wave(now)
                 self._wake_at = self._next_deadline()
                 clock.wait(self._cond, self._wake_at)
                 self._wake_at = None
@@ -697,6 +705,14 @@ class Scheduler:
                 entry.executor.cancel(run_id, RunStatus.timed_out)
         for event in events:
             self._emit(event)
+
+    def _end_wave(self, now: float) -> None:
+        """A dispatch wave ended: make the lead long enough for the next one (see
+        :data:`_LEAD_MAX`), so that a burst of ten thousand runs is handed over before its
+        fire time too."""
+        start, self._wave_start = self._wave_start, None
+        if start is not None and self._lead_base:
+            self._lead = min(_LEAD_MAX, max(self._lead_base, 2 * (now - start), 0.9 * self._lead))
 
     def _next_deadline(self) -> float | None:
         times = []

@@ -18,9 +18,12 @@ at the same instant; ``benchmarks/bench_lateness.py``):
   (``sys.getswitchinterval()``, 5 ms) late.
 * **Bodies first.** When a run ends while another is already due, the worker starts that
   one before it reports the one that ended (``_unreported``): the ``Run`` record, listeners
-  and the writer follow in order, as soon as a worker finds nothing due. A report waits
-  :data:`REPORT_WITHIN` at most: past that, workers report as runs end, and the reporter
-  thread (``_report_late``) sends what is left, for when every worker is in a long body.
+  and the writer follow in order, once a worker finds nothing due and no other worker is
+  about to start a body (``_starting``). The queue is taken from without a lock while runs
+  are due (``_next``): workers queueing for a lock hand the GIL to one another through the
+  OS at every run. A report waits :data:`REPORT_WITHIN` at most: past that, workers report
+  it as runs end, and the reporter thread (``_report_late``) does when every worker is in
+  a long body.
 """
 
 from __future__ import annotations
@@ -50,7 +53,6 @@ _Ended = tuple[RunRequest, RunStatus, str, "str | None", float]
 
 #: longest a run's report (RunFinished, its record) waits for the bodies of other due runs
 REPORT_WITHIN = 0.1
-_REPORT_CHUNK = 32
 
 
 class ThreadJobExecutor(Executor):
@@ -83,10 +85,13 @@ class ThreadJobExecutor(Executor):
         self._keeper = False
         self._idle = 0  # workers waiting on _has_work
         self._waking = 0  # of those, notified and not yet awake
-        self._unreported: deque[_Ended] = deque()
-        self._unreported_since = 0.0  # when the first of them ended
-        self._reporter: threading.Thread | None = None  # started by the first deferral
+        self._unreported: deque[_Ended] = deque()  # in the order they ended
+        self._starting: set[threading.Thread] = set()  # workers between a take and a body
+        # The reporter: a thread that sends reports left waiting when no worker does.
+        self._reporter: threading.Thread | None = None  # started when first needed
         self._report_due = threading.Condition(threading.Lock())
+        self._look_at: float | None = None  # asked to look at the reports by then
+        self._reporter_wake: float | None = None  # it sleeps until then (None: until told)
         self._accepting = False
         self._clock: Clock | None = None
         self._on_started: StartCallback = lambda req: None
@@ -133,6 +138,9 @@ class ThreadJobExecutor(Executor):
             spawn = self._idle < len(self._ready) + len(self._early)
         if spawn and len(self._threads) < self._capacity:
             self._spawn()
+        if not_before is not None:
+            # A burst may come at not_before: arm the reporter now, not in the middle of it.
+            self._arm_reporter(not_before + REPORT_WITHIN)
 
     def backlog(self) -> int:
         return len(self._ready) + len(self._early)
@@ -143,15 +151,18 @@ class ThreadJobExecutor(Executor):
         self._has_work.notify()
 
     def _release_due(self) -> None:
-        """(qlock held) Move the early requests whose fire time has come to the ready queue,
-        and find a worker for what is left to do."""
-        early, ready = self._early, self._ready
+        """(qlock held) Move the early requests whose fire time has come to the ready queue."""
+        early = self._early
         assert self._clock is not None
         if early:
             now = self._clock.time()
             while early and early[0][0] <= now:
-                ready.append(early.popleft()[1])
-        if self._idle > self._waking and (ready or (early and not self._keeper)):
+                self._ready.append(early.popleft()[1])
+
+    def _hand_on(self) -> None:
+        """(qlock held, a request just taken) More to do now, or a gate left unkept: one
+        more worker (a chain, not a herd)."""
+        if self._idle > self._waking and (self._ready or (self._early and not self._keeper)):
             self._wake_one()
 
     def _next(self) -> RunRequest | None:
@@ -170,13 +181,14 @@ class ThreadJobExecutor(Executor):
             with self._qlock:
                 self._release_due()
                 try:
-                    return ready.popleft()
+                    item = ready.popleft()
                 except IndexError:
                     return None
-        if ready and self._idle > self._waking:  # more to do now: one more worker
+                self._hand_on()
+                return item
+        if ready and self._idle > self._waking:
             with self._qlock:
-                if self._idle > self._waking:
-                    self._wake_one()
+                self._hand_on()
         return item
 
     def _take(self) -> RunRequest | str:
@@ -189,9 +201,12 @@ class ThreadJobExecutor(Executor):
                     return _STOP
                 self._release_due()
                 try:
-                    return self._ready.popleft()
+                    item = self._ready.popleft()
                 except IndexError:
                     pass
+                else:
+                    self._hand_on()
+                    return item
                 if self._early and not self._keeper:
                     self._keeper = True
                     try:
@@ -208,44 +223,59 @@ class ThreadJobExecutor(Executor):
                             self._waking -= 1
 
     def _take_after(self, ended: _Ended) -> RunRequest | None:
-        """After a run ended: the next due request, ``None`` if nothing is due. If there is
-        one, ``ended`` is reported after it (bodies first) unless reports already wait
-        :data:`REPORT_WITHIN`; otherwise now."""
+        """After a run ended: the next due request, ``None`` if nothing is due. ``ended`` is
+        reported after the bodies of the runs due (bodies first), at most
+        :data:`REPORT_WITHIN` after it ended; at once if nothing is due or waits."""
         item = self._next() if self._accepting else None
-        if item is not None:
-            unreported, finished_ts = self._unreported, ended[4]
-            if not unreported:
-                self._unreported_since = finished_ts
-                unreported.append(ended)
-                self._arm_reporter()
-                return item
-            if finished_ts - self._unreported_since < REPORT_WITHIN:
-                unreported.append(ended)
-                return item
-        self._report_unreported()
-        self._on_finished(*ended)
+        unreported = self._unreported
+        if item is None and not unreported:
+            self._on_finished(*ended)  # (the common case: nothing waits)
+            return None
+        unreported.append(ended)  # (with nothing due, _work reports them before it waits)
+        try:
+            oldest = unreported[0]
+        except IndexError:  # another worker reported it meanwhile
+            return item
+        if oldest is ended:
+            self._arm_reporter(ended[4] + REPORT_WITHIN)
+        else:
+            self._report_overdue(ended[4])
         return item
 
-    def _report_unreported(self) -> None:
-        """Report the runs that ended during a burst, in the order they ended.
-
-        Every :data:`_REPORT_CHUNK` reports the GIL is offered to other threads: a worker
-        that has just taken one of the burst's last runs must not wait a whole switch
-        interval (5 ms) for the bookkeeping of a thousand others."""
-        unreported = self._unreported
-        while unreported:
-            for _ in range(_REPORT_CHUNK):
-                try:
-                    ended = unreported.popleft()  # (atomic: another worker may report too)
-                except IndexError:
+    def _report_overdue(self, now: float) -> None:
+        """Report the runs that ended :data:`REPORT_WITHIN` ago or longer."""
+        unreported, limit = self._unreported, now - REPORT_WITHIN
+        while True:
+            try:
+                if unreported[0][4] > limit:
                     return
-                self._on_finished(*ended)
-            time.sleep(0)
+                ended = unreported.popleft()  # (atomic: another worker may report too)
+            except IndexError:
+                return
+            self._on_finished(*ended)
 
-    def _arm_reporter(self) -> None:
-        """Make sure reports left waiting are sent within :data:`REPORT_WITHIN`, even if
-        every worker is busy by then."""
+    def _report_unreported(self, everything: bool = False) -> None:
+        """Report the runs that ended during a burst, in the order they ended: all of them,
+        or until runs are due again (bodies first; what is left waits no longer than
+        :data:`REPORT_WITHIN` all the same)."""
+        unreported, ready = self._unreported, self._ready
+        while everything or not ready:
+            try:
+                ended = unreported.popleft()  # (atomic: another worker may report too)
+            except IndexError:
+                return
+            self._on_finished(*ended)
+
+    def _arm_reporter(self, at: float) -> None:
+        """Make sure the reporter looks at the reports left waiting by ``at`` (clock time),
+        even if every worker is busy then. Lock-free when it already will: this runs for
+        every early request and at the first report left waiting."""
+        look, wake = self._look_at, self._reporter_wake
+        if (look is not None and look <= at) or (wake is not None and wake <= at):
+            return
         with self._report_due:
+            if self._look_at is None or at < self._look_at:
+                self._look_at = at
             if self._reporter is None:
                 self._reporter = threading.Thread(
                     target=self._report_late, name=f"nbsched-{self.name}-reporter", daemon=True
@@ -258,18 +288,27 @@ class ThreadJobExecutor(Executor):
         assert clock is not None
         with self._report_due:
             while self._accepting:
-                if not self._unreported:
-                    clock.wait(self._report_due, None)
-                    continue
-                due = self._unreported_since + REPORT_WITHIN
-                if clock.time() < due:
-                    clock.wait(self._report_due, due)
-                    continue
-                self._report_due.release()  # (listeners must not run under our lock)
+                now = clock.time()
+                look = self._look_at
+                if look is not None and look <= now:
+                    self._look_at = look = None  # (before looking: see _arm_reporter)
+                wake = look
                 try:
-                    self._report_unreported()
-                finally:
-                    self._report_due.acquire()
+                    due: float | None = self._unreported[0][4] + REPORT_WITHIN
+                except IndexError:
+                    due = None
+                if due is not None:
+                    if now >= due:
+                        self._report_due.release()  # (listeners must not run under our lock)
+                        try:
+                            self._report_overdue(now)
+                        finally:
+                            self._report_due.acquire()
+                        continue
+                    wake = due if wake is None else min(wake, due)
+                self._reporter_wake = wake
+                clock.wait(self._report_due, wake)
+                self._reporter_wake = None
 
     def _unqueue(self, run_id: str) -> RunRequest | None:
         """Take a request that has not started out of the queue."""
@@ -307,20 +346,28 @@ class ThreadJobExecutor(Executor):
         clock = self._clock
         assert clock is not None
         inflight = self._inflight
+        starting = self._starting
         request: RunRequest | str | None = None  # the next one, when already taken
         try:
             while True:
                 if request is None:
                     request = self._next() if self._accepting else _STOP
-                    if request is None:
-                        self._report_unreported()  # nothing is due: catch up first
-                        request = self._take()
+                    while request is None:
+                        # Nothing is due: catch up on reports, unless another worker is about
+                        # to start a body (it reports after it; we would only hold it up).
+                        if self._unreported and not starting:
+                            self._report_unreported()
+                            request = self._next() if self._accepting else _STOP
+                        else:
+                            request = self._take()
                 if isinstance(request, str):  # _STOP
                     return
+                starting.add(me)  # (set.add and .discard are atomic)
                 run_id = request.run_id
                 inflight[run_id] = request  # (from here on, cancel() can report it)
                 request.started_ts = clock.time()
                 reason = self._on_started(request)
+                starting.discard(me)
                 if reason is not None:  # its job was paused or removed since
                     if inflight.pop(run_id, None) is not None:
                         self._on_finished(request, RunStatus.cancelled, "", reason, clock.time())
@@ -346,7 +393,8 @@ class ThreadJobExecutor(Executor):
                     continue
                 request = self._take_after((request, status, output, error, clock.time()))
         finally:
-            self._report_unreported()
+            starting.discard(me)
+            self._report_unreported(everything=True)
             with self._lock:
                 self._threads.discard(me)
 
@@ -404,7 +452,7 @@ class ThreadJobExecutor(Executor):
             self._gate.notify_all()
         with self._report_due:
             self._report_due.notify_all()
-        self._report_unreported()  # runs that ended before the ones that never started
+        self._report_unreported(everything=True)  # ended before those that never started
         for request in pending:
             self._finish(request, RunStatus.cancelled, "", _SHUT_DOWN)
         if wait and self._clock is not None:
@@ -412,7 +460,7 @@ class ThreadJobExecutor(Executor):
             deadline = time.monotonic() + timeout
             for thread in threads:
                 thread.join(max(0.0, deadline - time.monotonic()))
-        self._report_unreported()  # left by workers still in a body
+        self._report_unreported(everything=True)  # left by workers still in a body
         # Whatever still runs is abandoned (daemon threads never block interpreter exit).
         for run_id in list(self._inflight):
             self.cancel(run_id, RunStatus.cancelled)

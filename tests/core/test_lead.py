@@ -247,3 +247,27 @@ def test_a_held_run_can_be_cancelled_and_the_pool_goes_on(early: Scheduler, cloc
     wait_for(lambda: ran, 10, "the next run")
     assert ran == [t0 + 20]
     assert [r.status for r in early.get_runs("tick")] == [RunStatus.succeeded, RunStatus.cancelled]
+
+
+def test_the_lead_grows_with_the_dispatch_of_a_large_burst() -> None:
+    """Dispatching ten thousand runs can take longer than the lead: the next wave starts
+    twice as long ahead, and the lead shrinks back by a tenth a wave, never below 0.1 s."""
+    s = Scheduler(timezone="UTC")
+    base = s._lead
+    s._wave_start = 100.0
+    s._end_wave(100.3)  # a wave of 0.3 s
+    assert s._lead == pytest.approx(0.6)
+    s._wave_start = 200.0
+    s._end_wave(200.01)
+    assert s._lead == pytest.approx(0.54)
+    s._wave_start = 300.0
+    s._end_wave(305.0)
+    assert s._lead == 1.0  # at most
+    for k in range(100):
+        s._wave_start = 400.0 + k
+        s._end_wave(400.0 + k + 0.001)
+    assert s._lead == base
+    fake = Scheduler(clock=FakeClock())
+    fake._wave_start = 100.0
+    fake._end_wave(100.3)
+    assert fake._lead == 0  # fake time: every step explicit

@@ -80,6 +80,22 @@ def test_runs_due_together_all_start_before_any_is_reported(pool: Pool, clock: F
     ]
 
 
+def test_reports_wait_no_longer_than_report_within_while_runs_keep_coming(
+    pool: Pool, clock: FakeClock
+) -> None:
+    t = clock.time() + 5
+    pool.submit("a", not_before=t)
+    pool.submit("b", lambda: clock.advance(2 * REPORT_WITHIN), not_before=t)
+    pool.submit("c", not_before=t)
+    clock.advance(5)
+    pool.reported("a", "b", "c")
+    assert pool.log == [
+        ("body", "a"), ("body", "b"),
+        ("succeeded", "a"),  # when "b" ended, "a" had waited longer than REPORT_WITHIN
+        ("body", "c"), ("succeeded", "b"), ("succeeded", "c"),
+    ]
+
+
 def test_a_report_waits_no_longer_than_report_within_behind_a_long_body(
     pool: Pool, clock: FakeClock
 ) -> None:
@@ -155,3 +171,20 @@ def test_shutdown_reports_every_run_exactly_once(pool: Pool, clock: FakeClock) -
     release.set()  # the abandoned body ends: its late result is dropped
     wait_for(lambda: not pool.executor._threads, 10, "the abandoned worker to exit")
     assert [(s, r) for s, r in pool.log if s != "body"] == reports
+
+
+@pytest.mark.parametrize("pool", [2], indirect=True)
+def test_the_next_fire_time_is_kept_while_the_last_one_runs_long(
+    pool: Pool, clock: FakeClock
+) -> None:
+    release = threading.Event()
+    t = clock.time()
+    pool.submit("long", lambda: release.wait(10), not_before=t + 5)
+    pool.submit("next", not_before=t + 10)
+    clock.advance(5)
+    wait_for(lambda: ("body", "long") in pool.log, 10, "the long body to start")
+    clock.advance(5)  # the other worker took over the wait for "next"
+    pool.reported("next")
+    assert "long" not in pool.statuses()
+    release.set()
+    pool.reported("long")
