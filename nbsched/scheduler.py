@@ -90,6 +90,8 @@ _LEAD = 0.1
 _LEAD_MAX = 1.0
 #: how often a shared store is checked for changes made by other processes (seconds)
 _WATCH_INTERVAL = 1.0
+#: looks in a row at a change marker that does not match our own writes before reloading
+_BEHIND_MAX = 10
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
 
 Resolver = Callable[[Job], "Callable[..., Any] | None"]
@@ -232,6 +234,9 @@ class Scheduler:
         self._stopping = False
         self._loaded = False
         self._marker: object = None
+        self._own_changes = 0  # job writes of ours since the marker was last read
+        self._own_looked = 0  # _own_changes at the last look
+        self._behind = 0  # looks in a row at a marker that did not match them
         self._watch = _WATCH_INTERVAL if store.is_shared else None
         self._next_watch = 0.0
         self._thread: threading.Thread | None = None
@@ -407,13 +412,16 @@ class Scheduler:
         elif existing is not None and not replace_existing:
             raise ConflictingJobError(name)
         self._store.add_job(job, replace_existing=replace_existing)
+        self._wrote_job()
         entry = _Entry(job, func, executor_obj)
         with self._cond:
             old = self._entries.get(name)
             self._entries[name] = entry
             self._unbound.discard(name)
             if not paused:
-                self._schedule(entry, first)
+                # The stored row has this next run time already. (A job this one replaced
+                # may have left another one for the writer: that one is overwritten.)
+                self._schedule(entry, first, write=old is not None)
         event = JobUpdated if old is not None else JobAdded
         self._emit(event(timestamp=now, job_name=name, job=job))
         return job
@@ -442,6 +450,7 @@ class Scheduler:
             entry = self._entry(name)
             job = replace(entry.job, paused=True)
         self._store.update_job(replace(job, next_run_time=None))
+        self._wrote_job()
         with self._cond:
             entry.job = job
             entry.next_ts = None
@@ -458,6 +467,7 @@ class Scheduler:
             nxt = job.trigger.next_fire_ts(now)
         nrt = None if nxt is None else datetime.fromtimestamp(nxt, self._tz)
         self._store.update_job(replace(job, next_run_time=nrt))
+        self._wrote_job()
         with self._cond:
             entry.job = job
             self._schedule(entry, nxt)
@@ -469,6 +479,7 @@ class Scheduler:
         with self._cond:
             self._entry(name)
         self._store.remove_job(name)
+        self._wrote_job()
         with self._cond:
             self._entries.pop(name, None)
             self._unbound.discard(name)
@@ -859,14 +870,16 @@ class Scheduler:
                 expired.append(run_id)
         return expired
 
-    def _schedule(self, entry: _Entry, ts: float | None) -> None:
+    def _schedule(self, entry: _Entry, ts: float | None, *, write: bool = True) -> None:
         """Set the next fire time of ``entry`` (lock held) and wake the loop if it is sooner
-        than what it sleeps for."""
+        than what it sleeps for; the writer stores it, unless ``write`` is false (the store
+        has it already)."""
         entry.next_ts = ts
-        self._nrt_dirty[entry.job.name] = ts
         if ts is not None and (entry.func is not None or entry.job.kind == "notebook"):
             self._push(entry, ts)
-        self._writer.poke()
+        if write:
+            self._nrt_dirty[entry.job.name] = ts
+            self._writer.poke()
 
     def _push(self, entry: _Entry, ts: float) -> None:
         heapq.heappush(self._heap, (ts, entry.job.name))
@@ -982,6 +995,8 @@ class Scheduler:
             self.owner, RunStatus.crashed,
             "The process running it ended before the run finished", now,
         )
+        with self._cond:
+            own = self._own_changes  # (jobs added before the loop's first pass)
         marker = store.change_marker()
         jobs = store.get_jobs(self.owner)
         with self._cond:
@@ -989,6 +1004,8 @@ class Scheduler:
                 if job.name not in self._entries:
                     self._adopt(job)
             self._marker = marker
+            self._own_changes -= own
+            self._own_looked = self._behind = 0
             self._loaded = True
         if "store" in self._faults:
             self._clear_fault("store")
@@ -1014,17 +1031,44 @@ class Scheduler:
                 self._push(entry, entry.next_ts)
         return entry
 
+    def _wrote_job(self) -> None:
+        """A job write of ours was committed (it moved the store's change marker by one)."""
+        with self._cond:
+            self._own_changes += 1
+
     def _check_store(self, force: bool = False) -> None:
         """Reconcile with changes other processes made to the store (cheap when none)."""
         self._next_watch = self._clock.time() + (self._watch or _WATCH_INTERVAL)
+        with self._cond:
+            own = self._own_changes  # (before the marker: what it counts, the marker shows)
         marker = self._store.change_marker()
-        if marker == self._marker and not force:
-            return
+        if not force:
+            if marker == self._marker:
+                return
+            if isinstance(marker, int) and isinstance(self._marker, int):
+                # Adding ten thousand jobs used to reload them all once a second meanwhile.
+                changes = marker - self._marker
+                recent, self._own_looked = own - self._own_looked, own
+                if changes == own:  # every change since the last look was ours
+                    with self._cond:
+                        self._own_changes -= own
+                        self._marker = marker
+                    self._own_looked = self._behind = 0
+                    return
+                if (recent or changes < own) and self._behind < _BEHIND_MAX:
+                    # We wrote jobs since the last look, or the marker does not show all
+                    # of our writes yet (a store may cache it briefly): the counts cannot
+                    # tell. Look again next time rather than reload for nothing; once our
+                    # writes pause, they agree or show that another process wrote.
+                    self._behind += 1
+                    return
         jobs = {job.name: job for job in self._store.get_jobs(self.owner)}
         events: list[Event] = []
         now = self._clock.time()
+        self._own_looked = self._behind = 0
         with self._cond:
             self._marker = marker
+            self._own_changes -= own
             for name in [n for n in self._entries if n not in jobs]:
                 self._entries.pop(name)
                 self._unbound.discard(name)

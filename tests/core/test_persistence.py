@@ -129,3 +129,45 @@ def test_a_job_whose_stored_state_is_unreadable_is_kept_but_never_fired(
         s2.remove_job("odd")  # and it can be removed
     finally:
         s2.shutdown()
+
+
+def _looks(s: Scheduler, clock: FakeClock, n: int) -> None:
+    """Let the scheduler look at the store ``n`` more times (the fake clock passes its watch
+    interval; a look has ended once the next one has begun)."""
+    for _ in range(n + 1):
+        clock.advance(s._watch or 1.0)
+        wait_for(lambda: s._next_watch > clock.time(), 10, "a look at the store")
+
+
+def test_a_scheduler_does_not_reload_the_jobs_it_wrote_itself(db_url: str, clock: FakeClock) -> None:
+    s = Scheduler(db_url, clock=clock, timezone="UTC")
+    s.start()
+    try:
+        wait_for(lambda: s._loaded, 10, "the first load")
+        reads: list[int] = []
+        get_jobs = s.store.get_jobs
+        s.store.get_jobs = lambda *a, **k: reads.append(1) or get_jobs(*a, **k)  # type: ignore[method-assign]
+        for i in range(3):
+            s.add_job(record_call, "every 1h", name=f"mine-{i}")
+        s.pause_job("mine-0")
+        s.remove_job("mine-1")
+        _looks(s, clock, 3)
+        assert reads == []
+    finally:
+        s.shutdown()
+
+
+def test_a_job_another_process_wrote_meanwhile_is_still_picked_up(
+    db_url: str, clock: FakeClock
+) -> None:
+    s = Scheduler(db_url, clock=clock, timezone="UTC")
+    other = Scheduler(db_url, clock=clock, timezone="UTC")  # (not started: it only writes)
+    s.start()
+    try:
+        other.add_job(record_call, "every 1h", name="theirs")
+        s.add_job(record_call, "every 1h", name="mine")  # one of ours moves the marker too
+        _looks(s, clock, 2)
+        assert {j.name for j in s.get_jobs()} == {"mine", "theirs"}
+    finally:
+        s.shutdown()
+        other.shutdown()
