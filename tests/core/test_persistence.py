@@ -147,12 +147,16 @@ def test_a_scheduler_does_not_reload_the_jobs_it_wrote_itself(db_url: str, clock
         reads: list[int] = []
         get_jobs = s.store.get_jobs
         s.store.get_jobs = lambda *a, **k: reads.append(1) or get_jobs(*a, **k)  # type: ignore[method-assign]
-        for i in range(3):
-            s.add_job(record_call, "every 1h", name=f"mine-{i}")
-        s.pause_job("mine-0")
-        s.remove_job("mine-1")
-        _looks(s, clock, 3)
-        assert reads == []
+        for look in range(4):
+            for i in range(3):
+                s.add_job(record_call, "every 1h", name=f"mine-{look}-{i}")
+            s.pause_job(f"mine-{look}-0")
+            s.remove_job(f"mine-{look}-1")
+            _looks(s, clock, 1)
+        _looks(s, clock, 2)
+        # Not once per look, as it was. (A look racing with a commit of ours can still
+        # take that commit for another process's: one reload at most.)
+        assert len(reads) <= 1
     finally:
         s.shutdown()
 
