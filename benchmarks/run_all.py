@@ -145,6 +145,34 @@ def _per_job_ran(res: Result) -> float | None:
 IDLE_CPU_LIMIT = 0.01  # CPU-s in the window: one 10 ms tick, what the anchor's method resolves
 
 
+def _idle(store: str, label: str, quick_n: int) -> Measurement:
+    """Idle CPU over 30 s with 10k jobs due in an hour, on one store."""
+    return Measurement(
+        f"idle_{store}",
+        "bench_idle.py",
+        ["--store", store, "--n", "10000", "--seconds", "30"],
+        ["--store", store, "--n", str(quick_n), "--seconds", "5"],
+        [
+            Metric(
+                f"idle, 10k jobs due in 1 h, {label}: process CPU",
+                _get("cpu_s"),
+                "CPU-s",
+                False,
+                _at_most(IDLE_CPU_LIMIT),
+                "< 0.01 CPU-s",
+                "{:.4f}",
+            ),
+            Metric(
+                f"idle {label}: wake-ups (voluntary ctx switches)",
+                _get("vol_ctx_switches"),
+                "",
+                False,
+                fmt="{:,.0f}",
+            ),
+        ],
+    )
+
+
 def measurements() -> list[Measurement]:
     lat = "bench_lateness.py"
     return [
@@ -306,54 +334,8 @@ def measurements() -> list[Measurement]:
                 ),
             ],
         ),
-        Measurement(
-            "idle_memory",
-            "bench_idle.py",
-            ["--store", "memory", "--n", "10000", "--seconds", "30"],
-            ["--store", "memory", "--n", "10000", "--seconds", "5"],
-            [
-                Metric(
-                    "idle, 10k jobs due in 1 h, memory: process CPU",
-                    _get("cpu_s"),
-                    "CPU-s",
-                    False,
-                    _at_most(IDLE_CPU_LIMIT),
-                    "< 0.01 CPU-s",
-                    "{:.4f}",
-                ),
-                Metric(
-                    "idle memory: wake-ups (voluntary ctx switches)",
-                    _get("vol_ctx_switches"),
-                    "",
-                    False,
-                    fmt="{:,.0f}",
-                ),
-            ],
-        ),
-        Measurement(
-            "idle_sqlite",
-            "bench_idle.py",
-            ["--store", "sqlite", "--n", "10000", "--seconds", "30"],
-            ["--store", "sqlite", "--n", "2000", "--seconds", "5"],
-            [
-                Metric(
-                    "idle, 10k jobs due in 1 h, SQLite: process CPU",
-                    _get("cpu_s"),
-                    "CPU-s",
-                    False,
-                    _at_most(IDLE_CPU_LIMIT),
-                    "< 0.01 CPU-s",
-                    "{:.4f}",
-                ),
-                Metric(
-                    "idle SQLite: wake-ups (voluntary ctx switches)",
-                    _get("vol_ctx_switches"),
-                    "",
-                    False,
-                    fmt="{:,.0f}",
-                ),
-            ],
-        ),
+        _idle("memory", "memory", quick_n=10000),
+        _idle("sqlite", "SQLite", quick_n=2000),
         Measurement(
             "memory",
             "bench_memory.py",

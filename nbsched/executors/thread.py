@@ -28,7 +28,6 @@ at the same instant; ``benchmarks/bench_lateness.py``):
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import traceback
@@ -42,8 +41,6 @@ from ..errors import InvalidArgumentError
 from ..jobs import Job, RunStatus
 
 __all__ = ["ThreadJobExecutor"]
-
-log = logging.getLogger("nbsched")
 
 _STOP = "stop"  # from _take(): the executor shut down, the worker exits
 _SHUT_DOWN = "the scheduler shut down before it started"
