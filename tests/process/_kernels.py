@@ -120,8 +120,24 @@ def collect(kc: Any, msg_id: str, timeout: float = 60) -> CellResult:
     raise AssertionError("unreachable")  # _cell_messages ends only by raising
 
 
-def wait_output(kc: Any, msg_id: str, text: str, timeout: float = 30) -> None:
-    """Wait until the cell ``msg_id`` has printed ``text`` (so it is really running)."""
-    for msg in _cell_messages(kc, msg_id, timeout, f"the cell never printed {text!r}"):
-        if msg["msg_type"] == "stream" and text in msg["content"]["text"]:
-            return
+def thread_signals(pid: int) -> str:
+    """Each thread of process ``pid`` with its state, where it waits and its blocked and
+    pending signal masks (``/proc``; Linux): what a failed interrupt test needs to say."""
+    found = []
+    try:
+        tids = sorted(os.listdir(f"/proc/{pid}/task"), key=int)
+    except OSError as exc:
+        return f"({exc})"
+    for tid in tids:
+        base = f"/proc/{pid}/task/{tid}"
+        try:
+            with open(f"{base}/status") as f:
+                status = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+            with open(f"{base}/wchan") as f:
+                wchan = f.read().strip()
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = ("Name", "State", "SigBlk", "SigPnd", "ShdPnd")
+        found.append(" ".join(status.get(k, "?").strip() for k in fields) + f" {wchan}")
+    return "; ".join(found)
+

@@ -24,8 +24,16 @@ from typing import Any
 import psutil
 import pytest
 
-from ._kernels import JOB_CELLS, STATE_CELL, collect, run_cell, start_kernel, wait_output
-from .conftest import alive, kill_marked, marked, read_pids, wait_dead, wait_no_marked
+from ._kernels import JOB_CELLS, STATE_CELL, collect, run_cell, start_kernel, thread_signals
+from .conftest import (
+    alive,
+    kill_marked,
+    marked,
+    read_pids,
+    wait_dead,
+    wait_for,
+    wait_no_marked,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -115,11 +123,24 @@ def test_no_job_process_survives_the_kernel(how: str, kernel: Kernel) -> None:
         assert kernel.popen.returncode == -signal.SIGTERM
 
 
-def test_interrupt_does_not_stop_a_process_job(kernel: Kernel) -> None:
-    msg_id = kernel.kc.execute("import time; print('sleeping', flush=True); time.sleep(60)")
-    wait_output(kernel.kc, msg_id, "sleeping")  # the cell really runs: not before it
+def test_interrupt_does_not_stop_a_process_job(kernel: Kernel, tmp_path: Path) -> None:
+    # The cell says it runs through a file, not through its output: the interrupt then finds
+    # the kernel's main thread in the cell's own code or in time.sleep, never inside
+    # ipykernel's flush of the output, which waits for the IOPub thread. It sleeps far longer
+    # than we wait, so an interrupt that did not work cannot pass for the cell's own end.
+    started = tmp_path / "cell-started"
+    msg_id = kernel.kc.execute(
+        f"import time; open({str(started)!r}, 'w').close(); time.sleep(600)"
+    )
+    wait_for(started.exists, 30, "the cell to start")  # the cell really runs: not before it
     kernel.km.interrupt_kernel()  # killpg(SIGINT) of the kernel's process group
-    res = collect(kernel.kc, msg_id)
+    try:
+        res = collect(kernel.kc, msg_id, timeout=30)
+    except TimeoutError:
+        raise AssertionError(
+            "the interrupted cell did not end within 30 s; the kernel's threads: "
+            + thread_signals(kernel.pid)
+        ) from None
     assert "KeyboardInterrupt" in res.error  # the cell was interrupted ...
     assert alive(psutil.Process(kernel.worker)) and alive(psutil.Process(kernel.grandchild))
     res = run_cell(kernel.kc, STATE_CELL[kernel.driver])
