@@ -133,8 +133,13 @@ def ref_to_callable(ref: str) -> Callable[..., Any]:
         raise TargetLookupError(
             f"Invalid target reference {ref!r}: expected 'package.module:function'"
         )
+    # sys.modules first, as the import system's own fast path does (a module still being
+    # imported by another thread goes through the import, which waits for it): a restart
+    # resolves the same module for thousands of jobs.
+    obj: Any = sys.modules.get(module_name)
     try:
-        obj: Any = importlib.import_module(module_name)
+        if obj is None or getattr(getattr(obj, "__spec__", None), "_initializing", False):
+            obj = importlib.import_module(module_name)
     except ImportError as exc:
         raise TargetLookupError(f"Cannot import module {module_name!r} of {ref!r}: {exc}") from exc
     for part in qualname.split("."):

@@ -39,6 +39,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, tzinfo
+from functools import lru_cache
 from typing import Any
 
 from . import _capture
@@ -1320,7 +1321,10 @@ def _unbound_reason(job: Job) -> str:
     )
 
 
+@lru_cache(maxsize=1024)
 def _fmt(ts: float, tz: tzinfo) -> str:
+    # (cached: the jobs of a burst share their fire times, and a restart over thousands of
+    # overdue jobs writes two of them into each job's coalesced record)
     return datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
 
 

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from .._marshal import BrokenTrigger, trigger_from_state
 from ..abc import Trigger
 from ..errors import NotPicklableError
-from ..jobs import Job, Run, RunStatus
+from ..jobs import Job, JobOptions, Run, RunStatus
 
 __all__ = [
     "JOB_STATE_VERSION",
@@ -200,10 +202,6 @@ def job_to_row(job: Job, updated_at: float) -> dict[str, Any]:
 # -- reading --------------------------------------------------------------------------------
 
 
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
 def _restore_trigger(text: str) -> tuple[Trigger | None, dict[str, Any], str | None]:
     """(trigger or None, state, reason it could not be restored)."""
     try:
@@ -218,6 +216,13 @@ def _restore_trigger(text: str) -> tuple[Trigger | None, dict[str, Any], str | N
         return None, state, _one_line(exc)
 
 
+#: what :func:`job_to_row` stores for no arguments: read back without unpickling
+_NO_ARGS_BLOB = pickle.dumps((), protocol=_PICKLE_PROTOCOL)
+_NO_KWARGS_BLOB = pickle.dumps({}, protocol=_PICKLE_PROTOCOL)
+#: Job's defaults for the options a row may lack (written before they existed)
+_OPTION_DEFAULTS = tuple(Job.__dataclass_fields__[key].default for key in _OPTIONS)
+
+
 def _unpickle(blob: bytes | None, empty: Any) -> tuple[Any, str | None]:
     if blob is None:
         return empty, None
@@ -225,6 +230,23 @@ def _unpickle(blob: bytes | None, empty: Any) -> tuple[Any, str | None]:
         return pickle.loads(blob), None
     except Exception as exc:  # a class that is gone, a module not importable here, ...
         return None, _one_line(exc)
+
+
+@lru_cache(maxsize=256)
+def _read_options(text: str) -> tuple[tuple[Any, ...], bool, str | None]:
+    """(the values of :data:`_OPTIONS`, whether there are parameters, why the text is
+    unreadable). Cached: most jobs of a store have the same options text, and a restart over
+    10k jobs reads it 10k times. Parameters are left out (a dict each job must own)."""
+    try:
+        loaded = json.loads(text)
+        if not isinstance(loaded, dict):
+            raise ValueError("not a JSON object")
+    except (TypeError, ValueError) as exc:
+        return _OPTION_DEFAULTS, False, f"options are unreadable ({_one_line(exc)})"
+    values = tuple(
+        loaded.get(key, default) for key, default in zip(_OPTIONS, _OPTION_DEFAULTS, strict=True)
+    )
+    return values, loaded.get("parameters") is not None, None
 
 
 def row_to_job(row: Mapping[Any, Any]) -> Job:
@@ -239,45 +261,47 @@ def row_to_job(row: Mapping[Any, Any]) -> Job:
         problems.insert(0, f"stored by a newer nbsched (job state version {version})")
 
     args: Any
-    args, why = _unpickle(row["args"], ())
+    blob = row["args"]
+    if blob == _NO_ARGS_BLOB:
+        args, why = (), None
+    else:
+        args, why = _unpickle(blob, ())
     if why:
         problems.append(f"arguments cannot be unpickled ({why})")
         args = UnreadableArgs(bytes(row["args"]), why)
     elif not isinstance(args, tuple):
         args = tuple(args)
     kwargs: Any
-    kwargs, why = _unpickle(row["kwargs"], {})
+    blob = row["kwargs"]
+    if blob == _NO_KWARGS_BLOB:
+        kwargs, why = {}, None
+    else:
+        kwargs, why = _unpickle(blob, {})
     if why:
         problems.append(f"keyword arguments cannot be unpickled ({why})")
         kwargs = UnreadableKwargs(bytes(row["kwargs"]), why)
 
-    options: dict[str, Any] = {}
-    try:
-        loaded = json.loads(row["options"] or "{}")
-        if not isinstance(loaded, dict):
-            raise ValueError("not a JSON object")
-        options = loaded
-    except (TypeError, ValueError) as exc:
-        problems.append(f"options are unreadable ({_one_line(exc)})")
+    text = row["options"] or "{}"
+    options, has_parameters, why = _read_options(text)
+    if why:
+        problems.append(why)
+    parameters = json.loads(text)["parameters"] if has_parameters else None
 
     if problems or trigger is None:
         trigger = BrokenTrigger(state, "; ".join(problems))
-    # options missing from the row (written before they existed) take the Job defaults
-    extra = {key: options[key] for key in _OPTIONS if key in options}
-    return Job(
-        name=row["name"],
-        kind=row["kind"],
-        target=row["target"],
-        trigger=trigger,
-        executor=row["executor"],
-        args=args,
-        kwargs=kwargs,
-        paused=bool(row["paused"]),
-        next_run_time=_dt(row["next_run_time"]),
-        parameters=options.get("parameters"),
-        owner=row["owner"],
-        created_at=_dt(row["created_at"]),
-        **extra,
+    timeout, max_instances, coalesce, grace, retries, retry_delay = options
+    owner = row["owner"]
+    return Job.build(
+        row["name"],
+        sys.intern(row["target"]),  # (thousands of jobs of one function share one string)
+        trigger,
+        JobOptions.get((
+            row["kind"], row["executor"], args, kwargs, timeout, max_instances, coalesce,
+            grace, retries, retry_delay, bool(row["paused"]), parameters,
+            None if owner is None else sys.intern(owner), False, UTC, UTC,
+        )),
+        row["next_run_time"],
+        row["created_at"],
     )
 
 

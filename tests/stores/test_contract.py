@@ -540,6 +540,25 @@ def test_unreadable_jobs_are_returned_broken_and_never_deleted(
     assert names(store.get_jobs()) == ["good"]
 
 
+def test_jobs_read_back_own_their_parameters_and_older_rows_take_the_defaults(
+    persistent_stores: Stores,
+) -> None:
+    # Reading options is cached by their text (thousands of jobs share one): what a job
+    # owns must still be its own.
+    store = persistent_stores.make()
+    for name in ("a", "b"):
+        store.add_job(make_job(name, parameters={"day": "mon"}, retries=2))
+    a, b = store.get_job("a"), store.get_job("b")
+    assert a is not None and b is not None
+    assert a.parameters == b.parameters == {"day": "mon"} and a.retries == b.retries == 2
+    assert a.parameters is not b.parameters
+    # a row written before most options existed
+    _corrupt(store, "a", options='{"retries": 3}')
+    old = store.get_job("a")
+    assert old is not None and not isinstance(old.trigger, BrokenTrigger)
+    assert old == make_job("a", retries=3)
+
+
 def test_a_broken_job_reads_fine_again_once_repaired(persistent_stores: Stores) -> None:
     store = persistent_stores.make()
     store.add_job(make_job("a"))

@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from nbsched._marshal import trigger_from_state
 from nbsched.errors import InvalidArgumentError, NbschedError, StateVersionError
@@ -206,3 +208,58 @@ class TestState:
     def test_wrong_type(self) -> None:
         with pytest.raises(StateVersionError, match="type 'cron'"):
             IntervalTrigger.from_state({"version": 1, "type": "cron"})
+
+    @given(
+        interval=st.floats(min_value=1e-7, max_value=1e8),
+        start=st.none() | st.datetimes(timezones=st.timezones()),
+        span=st.none() | st.floats(min_value=0, max_value=1e8),
+    )
+    @settings(max_examples=300, deadline=None)
+    def test_stored_state_reads_back_as_the_constructor_builds_it(
+        self, interval: float, start: datetime | None, span: float | None
+    ) -> None:
+        # from_state reads what to_state wrote straight into floats (a restart reads 10k of
+        # them); it must build exactly the trigger the constructor builds from that state.
+        assume(not (start is None and span is not None))
+        if timedelta(seconds=interval) == timedelta(0):  # rounds to zero µs: refused
+            with pytest.raises(StateVersionError, match="longer than zero"):
+                IntervalTrigger.from_state(
+                    {"version": 1, "type": "interval", "interval": interval, "start": None}
+                )
+            return
+        end = None if start is None or span is None else start + timedelta(seconds=span)
+        state = IntervalTrigger(interval, start=start, end=end).to_state()
+        read = IntervalTrigger.from_state(state)
+        built = IntervalTrigger(state["interval"], start=state["start"], end=state["end"])
+        assert read == built and read.to_state() == state
+        after = (start or T0).timestamp() + interval * 2.5
+        assert read.next_fire_ts(after) == built.next_fire_ts(after)
+
+    @pytest.mark.parametrize(
+        ("state", "expected"),
+        [
+            # not what to_state writes, but readable: the constructor's rules apply
+            ({"interval": 10}, IntervalTrigger(10)),
+            ({"interval": 1.5, "start": "2026-03-01 12:00"}, "naive"),
+            (
+                {"interval": 60.0, "start": "2026-03-01T12:00:00+01:00"},
+                IntervalTrigger(60, start=datetime(2026, 3, 1, 11, tzinfo=UTC)),
+            ),
+        ],
+    )
+    def test_other_states_go_through_the_constructor(
+        self, state: dict[str, object], expected: object, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(_zones, "local_zone_name", lambda: "Europe/Berlin")
+        if expected == "naive":  # a wall time in the machine's zone, as the constructor reads it
+            expected = IntervalTrigger(1.5, start=datetime(2026, 3, 1, 11, tzinfo=UTC))
+        read = IntervalTrigger.from_state({"version": 1, "type": "interval", **state})
+        assert read == expected
+
+    def test_a_stored_end_before_start_is_refused(self) -> None:
+        state = {
+            "version": 1, "type": "interval", "interval": 5.0,
+            "start": "2026-03-01T12:00:00+00:00", "end": "2026-03-01T11:00:00+00:00",
+        }
+        with pytest.raises(StateVersionError, match="is before start"):
+            IntervalTrigger.from_state(state)
