@@ -156,6 +156,14 @@ class JobStore(ABC):
         not move it: every scheduler on the store polls it, and firing jobs must not make
         all of them reload."""
 
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None] | None:
+        """Call ``callback()`` (from a thread of the store's) soon after the store was written
+        by any process, so that schedulers need not poll :meth:`change_marker` while nothing
+        happens. Calls may be spurious (a write that moved no marker); a write must never go
+        unreported. Returns a function that stops watching, or ``None`` when this store
+        cannot watch (the default): the scheduler then polls about once a second."""
+        return None
+
 
 class RunRequest:
     """One run handed to an executor (internal; executors read it, never change it)."""

@@ -4,7 +4,8 @@ How it works, in one paragraph: every job of this scheduler's owner has an in-me
 ``_Entry`` (the stored :class:`Job`, its trigger, the resolved callable, its next fire time
 and how many runs are in flight). Fire times sit in a heap. The ``nbsched-loop`` thread sleeps
 on a condition until the earliest fire time (or a run's timeout, or the next look at the store
-for outside changes) and wakes early when a job changes. When it wakes it pops every due fire
+for outside changes: within 0.25 s of a write to an SQLite file, which the store reports,
+else once a second) and wakes early when a job changes. When it wakes it pops every due fire
 time, computes the job's next one, applies the misfire policy (grace, coalesce,
 max_instances), hands :class:`RunRequest` s to the executors and moves on; nothing on that path
 touches the database. Run records and next-run times go to the store in batches through
@@ -91,6 +92,11 @@ _LEAD = 0.1
 _LEAD_MAX = 1.0
 #: how often a shared store is checked for changes made by other processes (seconds)
 _WATCH_INTERVAL = 1.0
+#: ... when the store tells us about writes itself (``JobStore.watch``): a look at least this
+#: often all the same (a safety net: inotify reports every write), and at most every
+#: _WATCH_MIN_GAP while writes keep coming
+_WATCH_FALLBACK = 300.0
+_WATCH_MIN_GAP = 0.25
 #: looks in a row at a change marker that does not match our own writes before reloading
 _BEHIND_MAX = 10
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
@@ -240,6 +246,8 @@ class Scheduler:
         self._behind = 0  # looks in a row at a marker that did not match them
         self._watch = _WATCH_INTERVAL if store.is_shared else None
         self._next_watch = 0.0
+        self._looked_at = 0.0  # the last look at the store (clock time)
+        self._unwatch: Callable[[], None] | None = None  # stops the store's watch
         self._thread: threading.Thread | None = None
         self._unregister_exit: Callable[[], None] | None = None
         self._writer = RunWriter(
@@ -261,6 +269,10 @@ class Scheduler:
             self._running = True
             self._stopping = False
         self._store.open()
+        if self._store.is_shared:
+            # Before loading: a change made while we load is then not missed.
+            self._unwatch = self._store.watch(self._store_changed)
+            self._watch = _WATCH_INTERVAL if self._unwatch is None else _WATCH_FALLBACK
         try:
             self._load()
         except Exception as exc:  # e.g. the database is locked: the loop retries
@@ -298,6 +310,9 @@ class Scheduler:
         for run_id in leftovers:  # an executor that broke its contract: still record it
             self._record_cancelled(run_id)
         self._writer.stop(max(0.1, deadline - time.monotonic()))
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         _capture.uninstall()
         if self._unregister_exit is not None:
             self._unregister_exit()
@@ -574,7 +589,7 @@ class Scheduler:
 
     def refresh_from_store(self) -> None:
         """Pick up changes other processes made to this owner's jobs (pause, resume, remove,
-        add). The loop does this by itself about once a second."""
+        add). The loop does this by itself within about a second."""
         self._check_store(force=True)
 
     # ------------------------------------------------------------------ observing
@@ -1037,9 +1052,20 @@ class Scheduler:
         with self._cond:
             self._own_changes += 1
 
+    def _store_changed(self) -> None:
+        """The store saw a write (``JobStore.watch``; ours or another process's): look at it
+        soon, within :data:`_WATCH_MIN_GAP` of the last look."""
+        with self._cond:
+            due = self._looked_at + _WATCH_MIN_GAP
+            if due < self._next_watch:
+                self._next_watch = due
+                if self._wake_at is None or due < self._wake_at:
+                    self._cond.notify()
+
     def _check_store(self, force: bool = False) -> None:
         """Reconcile with changes other processes made to the store (cheap when none)."""
-        self._next_watch = self._clock.time() + (self._watch or _WATCH_INTERVAL)
+        self._looked_at = now = self._clock.time()
+        self._next_watch = now + (self._watch or _WATCH_INTERVAL)
         with self._cond:
             own = self._own_changes  # (before the marker: what it counts, the marker shows)
         marker = self._store.change_marker()

@@ -67,6 +67,7 @@ from ..errors import (
 )
 from ..jobs import Job, Run, RunStatus
 from ._direct import CoreTx, DirectPath, JobStatements, Tx
+from ._filewatch import watch_files
 from ._rows import job_to_row, row_to_job, row_to_run, run_to_row
 from ._sqlsetup import (
     BEGIN_OPTION,
@@ -634,6 +635,15 @@ class SQLAlchemyJobStore(JobStore):
         # again after, so the next call reads once more; nothing is missed.
         self._last_files, self._last_marker, self._last_read = files, marker, now
         return marker
+
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None] | None:
+        """On an SQLite file on a local file system, inotify on the database and its WAL
+        (``_filewatch``): an idle scheduler then does not wake up to poll. Elsewhere
+        (PostgreSQL, network file systems, no inotify) ``None``: the scheduler polls."""
+        if not self._watched:
+            return None
+        watch = watch_files(self._watched, callback)
+        return None if watch is None else watch.stop
 
     def _file_state(self) -> tuple[tuple[int, int], ...] | None:
         """(mtime_ns, size) of the SQLite file and its WAL, ``None`` when not applicable."""

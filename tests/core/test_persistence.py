@@ -7,8 +7,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
+
+import pytest
 
 from nbsched import RunStatus, Scheduler
+from nbsched import scheduler as scheduler_module
+from nbsched.stores.sqlalchemy import SQLAlchemyJobStore
 from nbsched.testing import FakeClock
 from tests.conftest import wait_for
 
@@ -172,6 +177,51 @@ def test_a_job_another_process_wrote_meanwhile_is_still_picked_up(
         s.add_job(record_call, "every 1h", name="mine")  # one of ours moves the marker too
         _looks(s, clock, 2)
         assert {j.name for j in s.get_jobs()} == {"mine", "theirs"}
+    finally:
+        s.shutdown()
+        other.shutdown()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="inotify is Linux only")
+def test_a_write_by_another_process_is_noticed_without_polling(
+    db_url: str, clock: FakeClock
+) -> None:
+    # The store reports writes to its file: the scheduler does not look every second, it
+    # looks within _WATCH_MIN_GAP of a write (an idle one then never wakes up to poll).
+    s = Scheduler(db_url, clock=clock, timezone="UTC")
+    other = SQLAlchemyJobStore(db_url)
+    s.start()
+    try:
+        assert s._watch == scheduler_module._WATCH_FALLBACK  # no polling every second
+        s.add_job(record_call, "every 1h", name="j")
+        _looks(s, clock, 1)  # our own write has been looked at
+        job = other.get_job("j")
+        assert job is not None
+        other.update_job(replace(job, paused=True, next_run_time=None))
+        wait_for(
+            lambda: s._next_watch <= clock.time() + scheduler_module._WATCH_MIN_GAP,
+            10,
+            "the store to report the write",
+        )
+        clock.advance(scheduler_module._WATCH_MIN_GAP)
+        wait_for(lambda: s.get_job("j").paused, 10, "the pause made by another process")
+    finally:
+        s.shutdown()
+        other.close()
+
+
+def test_a_store_that_cannot_watch_is_polled_every_second(
+    db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SQLAlchemyJobStore, "watch", lambda self, callback: None)
+    s = Scheduler(db_url, clock=clock, timezone="UTC")
+    other = Scheduler(db_url, clock=clock, timezone="UTC")  # (not started: it only writes)
+    s.start()
+    try:
+        assert s._watch == scheduler_module._WATCH_INTERVAL == 1.0
+        other.add_job(record_call, "every 1h", name="theirs")
+        _looks(s, clock, 1)
+        assert [j.name for j in s.get_jobs()] == ["theirs"]
     finally:
         s.shutdown()
         other.shutdown()
