@@ -91,22 +91,24 @@ class FileWatch:
         self._thread.start()
 
     def _run(self) -> None:
-        fds = [self._inotify.fileno(), self._stop_r]
+        # poll, not select: a kernel may have more than FD_SETSIZE (1024) descriptors open
+        either, stop = select.poll(), select.poll()
+        either.register(self._inotify.fileno(), select.POLLIN)
+        for poller in (either, stop):
+            poller.register(self._stop_r, select.POLLIN)
+        gap_ms = int(self._min_gap * 1000)
         try:
             while True:
-                ready, _, _ = select.select(fds, [], [])
-                if self._stop_r in ready:
+                if any(fd == self._stop_r for fd, _ in either.poll()):
                     return
                 changed, gone = self._read()
                 if changed or gone:
                     self._call()
                 if gone:
                     return
-                if changed:
-                    # let a burst of writes pile up in the kernel's queue: one look for all
-                    ready, _, _ = select.select([self._stop_r], [], [], self._min_gap)
-                    if ready:
-                        return
+                # let a burst of writes pile up in the kernel's queue: one look for all
+                if changed and stop.poll(gap_ms):
+                    return
         except Exception:  # never die silently: the scheduler's own polling still runs
             log.exception("nbsched: watching the store's files failed; polling instead")
             self._call()

@@ -642,7 +642,9 @@ class SQLAlchemyJobStore(JobStore):
         (PostgreSQL, network file systems, no inotify) ``None``: the scheduler polls."""
         if not self._watched:
             return None
-        watch = watch_files(self._watched, callback)
+        # (SQLite follows a symlinked database file and puts its WAL next to the target)
+        real = os.path.realpath(self._watched[0])
+        watch = watch_files((real, f"{real}-wal"), callback)
         return None if watch is None else watch.stop
 
     def _file_state(self) -> tuple[tuple[int, int], ...] | None:

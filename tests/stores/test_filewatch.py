@@ -60,6 +60,25 @@ def test_writes_by_another_store_object_are_reported(sqlite_file: str) -> None:
     assert not [t for t in threading.enumerate() if t.name == "nbsched-store-watch"]
 
 
+def test_a_symlinked_database_is_watched_where_it_really_is(tmp_path: Path) -> None:
+    real = tmp_path / "real" / "jobs.db"
+    SQLAlchemyJobStore(f"sqlite:///{real}").open()  # creates it
+    link = tmp_path / "elsewhere" / "jobs.db"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    url = f"sqlite:///{link}"
+    watched, writer = SQLAlchemyJobStore(url), SQLAlchemyJobStore(url)
+    calls = Calls()
+    stop = watched.watch(calls)
+    assert stop is not None
+    try:
+        writer.add_job(make_job("a"))  # SQLite writes next to the target, not the link
+        calls.wait_more_than(0, "a job added through the link")
+    finally:
+        stop()
+        writer.close()
+
+
 def test_stores_that_cannot_be_watched_say_so(
     sqlite_file: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
