@@ -62,7 +62,9 @@ def test_writes_by_another_store_object_are_reported(sqlite_file: str) -> None:
 
 def test_a_symlinked_database_is_watched_where_it_really_is(tmp_path: Path) -> None:
     real = tmp_path / "real" / "jobs.db"
-    SQLAlchemyJobStore(f"sqlite:///{real}").open()  # creates it
+    creator = SQLAlchemyJobStore(f"sqlite:///{real}")
+    creator.open()  # creates it
+    creator.close()
     link = tmp_path / "elsewhere" / "jobs.db"
     link.parent.mkdir()
     link.symlink_to(real)
