@@ -28,6 +28,7 @@ the scheduler still claiming to run -- APScheduler 3's "zombie" (research/apsche
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import itertools
@@ -37,7 +38,7 @@ import pickle
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, tzinfo
 from functools import lru_cache
@@ -97,8 +98,9 @@ _WATCH_INTERVAL = 1.0
 #: _WATCH_MIN_GAP while writes keep coming
 _WATCH_FALLBACK = 300.0
 _WATCH_MIN_GAP = 0.25
-#: looks in a row at a change marker that does not match our own writes before reloading
-_BEHIND_MAX = 10
+#: how long looks in a row may find a change marker that does not match our own writes
+#: (while we keep writing jobs) before we reload every job all the same (seconds)
+_BEHIND_FOR = 10.0
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
 
 Resolver = Callable[[Job], "Callable[..., Any] | None"]
@@ -243,7 +245,7 @@ class Scheduler:
         self._marker: object = None
         self._own_changes = 0  # job writes of ours since the marker was last read
         self._own_looked = 0  # _own_changes at the last look
-        self._behind = 0  # looks in a row at a marker that did not match them
+        self._behind_since: float | None = None  # since when looks found it did not match
         self._watch = _WATCH_INTERVAL if store.is_shared else None
         self._next_watch = 0.0
         self._looked_at = 0.0  # the last look at the store (clock time)
@@ -427,8 +429,8 @@ class Scheduler:
                 )
         elif existing is not None and not replace_existing:
             raise ConflictingJobError(name)
-        self._store.add_job(job, replace_existing=replace_existing)
-        self._wrote_job()
+        with self._job_write():
+            self._store.add_job(job, replace_existing=replace_existing)
         entry = _Entry(job, func, executor_obj)
         with self._cond:
             old = self._entries.get(name)
@@ -465,8 +467,8 @@ class Scheduler:
         with self._cond:
             entry = self._entry(name)
             job = replace(entry.job, paused=True)
-        self._store.update_job(replace(job, next_run_time=None))
-        self._wrote_job()
+        with self._job_write():
+            self._store.update_job(replace(job, next_run_time=None))
         with self._cond:
             entry.job = job
             entry.next_ts = None
@@ -482,8 +484,8 @@ class Scheduler:
             job = replace(entry.job, paused=False)
             nxt = job.trigger.next_fire_ts(now)
         nrt = None if nxt is None else datetime.fromtimestamp(nxt, self._tz)
-        self._store.update_job(replace(job, next_run_time=nrt))
-        self._wrote_job()
+        with self._job_write():
+            self._store.update_job(replace(job, next_run_time=nrt))
         with self._cond:
             entry.job = job
             self._schedule(entry, nxt)
@@ -494,8 +496,8 @@ class Scheduler:
         """Delete ``name`` and its run history. Runs in flight finish and are recorded."""
         with self._cond:
             self._entry(name)
-        self._store.remove_job(name)
-        self._wrote_job()
+        with self._job_write():
+            self._store.remove_job(name)
         with self._cond:
             self._entries.pop(name, None)
             self._unbound.discard(name)
@@ -1021,7 +1023,8 @@ class Scheduler:
                     self._adopt(job)
             self._marker = marker
             self._own_changes -= own
-            self._own_looked = self._behind = 0
+            self._own_looked = 0
+            self._behind_since = None
             self._loaded = True
         if "store" in self._faults:
             self._clear_fault("store")
@@ -1047,10 +1050,20 @@ class Scheduler:
                 self._push(entry, entry.next_ts)
         return entry
 
-    def _wrote_job(self) -> None:
-        """A job write of ours was committed (it moved the store's change marker by one)."""
+    @contextlib.contextmanager
+    def _job_write(self) -> Iterator[None]:
+        """A job write of ours (it moves the store's change marker by one when it commits).
+        Counted *before* it commits: a look at the store between the commit and the count
+        would take the write for another process's and reload every job (the store's watch
+        makes looks come soon after writes). Not counted if it fails."""
         with self._cond:
             self._own_changes += 1
+        try:
+            yield
+        except BaseException:
+            with self._cond:
+                self._own_changes -= 1
+            raise
 
     def _store_changed(self) -> None:
         """The store saw a write (``JobStore.watch``; ours or another process's): look at it
@@ -1080,19 +1093,23 @@ class Scheduler:
                     with self._cond:
                         self._own_changes -= own
                         self._marker = marker
-                    self._own_looked = self._behind = 0
+                    self._own_looked = 0
+                    self._behind_since = None
                     return
-                if (recent or changes < own) and self._behind < _BEHIND_MAX:
+                if self._behind_since is None:
+                    self._behind_since = now
+                if (recent or changes < own) and now - self._behind_since < _BEHIND_FOR:
                     # We wrote jobs since the last look, or the marker does not show all
-                    # of our writes yet (a store may cache it briefly): the counts cannot
-                    # tell. Look again next time rather than reload for nothing; once our
-                    # writes pause, they agree or show that another process wrote.
-                    self._behind += 1
+                    # of our writes yet (one is being committed, or a store cached the
+                    # marker briefly): the counts cannot tell. Look again next time rather
+                    # than reload for nothing; once our writes pause, they agree or show
+                    # that another process wrote.
                     return
         jobs = {job.name: job for job in self._store.get_jobs(self.owner)}
         events: list[Event] = []
         now = self._clock.time()
-        self._own_looked = self._behind = 0
+        self._own_looked = 0
+        self._behind_since = None
         with self._cond:
             self._marker = marker
             self._own_changes -= own
