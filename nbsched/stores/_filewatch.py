@@ -69,8 +69,9 @@ def is_local_fs(path: str, mountinfo: str = "/proc/self/mountinfo") -> bool:
 
 
 class FileWatch:
-    """Calls ``callback()`` from its ``nbsched-store-watch`` thread after one of ``paths`` was
-    written, created, removed or renamed -- at once for the first change, then at most every
+    """Calls ``callback()`` from its ``nbsched-store-watch`` thread after one of the watched
+    files (``names``, by the watch descriptor of their directory) was written, created,
+    removed or renamed -- at once for the first change, then at most every
     ``min_gap`` seconds while changes keep coming (a busy writer commits many times a
     second). Also when the kernel's event queue overflowed. If a watched directory goes
     away, it calls ``callback()`` once more and stops.
