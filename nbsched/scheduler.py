@@ -44,10 +44,8 @@ from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from . import _capture
 from ._clock import SystemClock
-from ._marshal import BrokenTrigger, callable_to_ref, is_importable_ref, ref_to_callable
-from ._writer import RunWriter
+from ._engine.writer import RunWriter
 from .abc import ALL_OWNERS, Clock, Executor, JobStore, RunRequest, Trigger
 from .errors import (
     ConflictingJobError,
@@ -73,10 +71,13 @@ from .events import (
     SchedulerStarted,
     SchedulerStopped,
 )
+from .executors import capture as _capture
 from .executors.thread import ThreadJobExecutor
 from .jobs import CellTarget, Job, JobOptions, Run, RunStatus
+from .targets import callable_to_ref, is_importable_ref, ref_to_callable
 from .triggers import parse_trigger
 from .triggers._zones import resolve_zone
+from .triggers.registry import BrokenTrigger
 
 __all__ = ["Scheduler"]
 
@@ -1374,7 +1375,7 @@ def _fmt(ts: float, tz: tzinfo) -> str:
 def _on_exit(callback: Callable[[], None]) -> Callable[[], None]:
     """Run ``callback`` once at interpreter exit (and at kernel shutdown, via _lifecycle)."""
     try:
-        from ._lifecycle import on_exit
+        from ._exits import on_exit
     except ImportError:  # pragma: no cover - _lifecycle lands with the process executor
         import atexit
 

@@ -22,19 +22,19 @@ to :meth:`~ProcessJobExecutor.shutdown`, creates every worker (so PDEATHSIG of s
 fires only when the pool really ends) and waits on every worker's pipe and exit sentinel: it
 reads results, notices deaths, escalates kills, replaces workers and restarts the reaper.
 
-**Workers** (``nbsched/_worker.py``) call ``setpgid(0, 0)`` (interrupts, which jupyter_client
+**Workers** (``nbsched/executors/_worker.py``) call ``setpgid(0, 0)`` (interrupts, which jupyter_client
 sends to the kernel's process group, miss them; one ``killpg`` reaches a job's whole tree),
 ignore SIGINT, keep SIGTERM at its default, set ``PR_SET_PDEATHSIG=SIGKILL`` and re-check the
 parent, and export ``NBSCHED_WORKER=<owner pid>``. An idle worker exits by itself when its
 pipe reaches EOF, i.e. when the kernel is gone (``ProcessPoolExecutor``'s idle workers block
 forever, research §3.1).
 
-**Reaper** (``nbsched/_reaper.py``): a 15-line process in its own session, reading ``+pgid``
+**Reaper** (``nbsched/executors/_reaper.py``): a 15-line process in its own session, reading ``+pgid``
 and ``-pgid`` lines on a pipe from us; on EOF (we died, however) it kills every registered
 group: TERM, up to 0.5 s, KILL. It is restarted if it dies.
 
 **Exit.** :meth:`~ProcessJobExecutor.start` registers :meth:`shutdown` with
-``nbsched._lifecycle.on_exit`` (``threading._register_atexit``, ``atexit``, SIGTERM/SIGHUP,
+``nbsched._exits.on_exit`` (``threading._register_atexit``, ``atexit``, SIGTERM/SIGHUP,
 and ``Kernel.do_shutdown`` once the kernel layer calls ``install_kernel_hooks``). Shutdown
 kills the worker groups (TERM, up to 0.25 s, KILL), reaps them, stops multiprocessing's
 forkserver and resource tracker if we started them (the tracker ignores SIGTERM and would stall
@@ -56,7 +56,7 @@ They do not need it: cloudpickle sends ``__main__`` functions and classes by val
 done by filtering ``multiprocessing.spawn.get_preparation_data`` for the pool thread only.
 
 **Output** goes to a per-worker unlinked temporary file that is the worker's fd 1 and 2 (see
-``nbsched/_worker.py``): Python and C output and grandchildren's output, in order, nothing in
+``nbsched/executors/_worker.py``): Python and C output and grandchildren's output, in order, nothing in
 the notebook's cells. Up to the last 1 MiB of a run is kept.
 
 **Guarantees by platform.** Linux: everything above. Other POSIX systems (macOS): no
@@ -93,11 +93,12 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from .. import _lifecycle, _worker
-from .._reaper import Reaper
+from .. import _exits
 from ..abc import Clock, Executor, FinishCallback, RunRequest, StartCallback
 from ..errors import InvalidArgumentError, NotPicklableError, SchedulerNotRunningError
 from ..jobs import Job, RunStatus
+from . import _worker
+from ._reaper import Reaper
 
 __all__ = ["ProcessJobExecutor"]
 
@@ -260,7 +261,7 @@ class ProcessJobExecutor(Executor):
                 daemon=True,
             )
             self._thread.start()
-        self._unregister_exit = _lifecycle.on_exit(self._exit_hook)
+        self._unregister_exit = _exits.on_exit(self._exit_hook)
 
     def validate(self, job: Job, func: Callable[..., Any] | None) -> None:
         """Refuse, at add time, a job whose function or arguments cannot be pickled.
@@ -496,10 +497,10 @@ class ProcessJobExecutor(Executor):
             if getattr(server, "_forkserver_pid", 0) is None:
                 _mp_started.add("forkserver")
             preload = list(getattr(server, "_preload_modules", None) or ["__main__"])
-            if "nbsched._worker" not in preload:
+            if "nbsched.executors._worker" not in preload:
                 # Workers forked from the server start with our module (and cloudpickle)
                 # imported: about 6 ms instead of 29 ms per worker (research §4).
-                self._ctx.set_forkserver_preload([*preload, "nbsched._worker"])
+                self._ctx.set_forkserver_preload([*preload, "nbsched.executors._worker"])
             with self._marker_env():
                 forkserver.ensure_running()
 

@@ -35,10 +35,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .. import _capture
 from ..abc import Clock, Executor, FinishCallback, RunRequest, StartCallback
 from ..errors import InvalidArgumentError
 from ..jobs import Job, RunStatus
+from . import capture as _capture
 
 __all__ = ["ThreadJobExecutor"]
 

@@ -6,7 +6,7 @@
 
 Every store passes the same contract suite (``tests/stores/test_contract.py``). When a stored
 job cannot be fully restored, the store still returns it, with a
-:class:`~nbsched._marshal.BrokenTrigger` that says why; its arguments are then
+:class:`~nbsched.triggers.registry.BrokenTrigger` that says why; its arguments are then
 :class:`UnreadableArgs` / :class:`UnreadableKwargs` if *they* were the problem.
 
 ``SQLAlchemyJobStore`` is imported on first use, so that a process using only the memory store

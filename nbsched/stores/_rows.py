@@ -6,7 +6,7 @@ Shared by the persistent stores; no SQL here. Two rules shape this module:
   refused with a typed error before the database is touched;
 * **reading never fails and never loses data**: a row whose trigger, options or arguments cannot
   be restored still becomes a :class:`~nbsched.jobs.Job`, with a
-  :class:`~nbsched._marshal.BrokenTrigger` (which never fires) saying why, and with the original
+  :class:`~nbsched.triggers.registry.BrokenTrigger` (which never fires) saying why, and with the original
   bytes/state kept so that writing the job back stores them unchanged. APScheduler deletes rows
   it cannot restore (its issue #341; research/apscheduler.md §2.4); we never do.
 """
@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from .._marshal import BrokenTrigger, trigger_from_state
 from ..abc import Trigger
 from ..errors import NotPicklableError
 from ..jobs import Job, JobOptions, Run, RunStatus
+from ..triggers.registry import BrokenTrigger, trigger_from_state
 
 __all__ = [
     "JOB_STATE_VERSION",

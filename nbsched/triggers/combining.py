@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from .._marshal import register_trigger, trigger_from_state
 from ..abc import Trigger
 from ..errors import InvalidArgumentError
 from ._base import STATE_VERSION, require_aware, restore
 from ._zones import local_datetime
+from .registry import register_trigger, trigger_from_state
 
 __all__ = ["OrTrigger"]
 

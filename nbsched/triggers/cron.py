@@ -52,12 +52,12 @@ from typing import Any
 from cron_descriptor import ExpressionDescriptor, Options
 from cronsim import CronSim, CronSimError
 
-from .._marshal import register_trigger
 from ..abc import Trigger
 from ..errors import InvalidArgumentError, TriggerParseError
 from ._base import STATE_VERSION, format_local, iso, require_aware, restore, to_aware
 from ._cronexpr import CronExpr, parse_cron
 from ._zones import local_datetime, next_offset_change, resolve_zone, wall_to_ts, zone_name
+from .registry import register_trigger
 
 __all__ = ["CronTrigger"]
 

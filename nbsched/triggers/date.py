@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from .._marshal import register_trigger
 from ..abc import Trigger
 from ..errors import InvalidArgumentError
 from ._base import STATE_VERSION, format_local, iso, require_aware, restore, to_aware
 from ._durations import format_duration
 from ._zones import local_datetime, resolve_zone, zone_name
+from .registry import register_trigger
 
 __all__ = ["DateTrigger"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nbsched import _writer
-from nbsched._writer import RunWriter
+from nbsched._engine import writer as _writer
+from nbsched._engine.writer import RunWriter
 from nbsched.jobs import Run, RunStatus
 from nbsched.stores.memory import MemoryJobStore
 from tests.conftest import wait_for

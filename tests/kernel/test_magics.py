@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
 from nbsched import kernel
-from nbsched._display import HelpText, JobDetail, JobTable, RunLog, StatusView
-from nbsched.config import NbschedConfig
-from nbsched.magics import HELP, VERBS
+from nbsched.display import HelpText, JobDetail, JobTable, RunLog, StatusView
+from nbsched.kernel.config import NbschedConfig
+from nbsched.kernel.magics import HELP, VERBS
 
 from .conftest import OWNER, TestingShell
 

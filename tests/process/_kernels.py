@@ -19,7 +19,7 @@ from jupyter_client.manager import KernelManager
 #: land in ``pidfile``. The job function is defined in the cell (it travels by value).
 JOB_CELL_DIRECT = """
 import os, subprocess, time
-from nbsched import _lifecycle
+from nbsched import _exits as _lifecycle
 from nbsched._clock import SystemClock
 from nbsched.abc import RunRequest
 from nbsched.executors.process import ProcessJobExecutor

@@ -1,4 +1,4 @@
-"""nbsched._lifecycle: exit callbacks run once, first, and in bounded time, however the
+"""nbsched._exits: exit callbacks run once, first, and in bounded time, however the
 process ends. The process-wide hooks (atexit, signal handlers) are tested in subprocesses."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from nbsched import _lifecycle
+from nbsched import _exits as _lifecycle
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def _program(body: str, timeout: float = 30) -> subprocess.CompletedProcess[str]
         "import os, signal, sys, threading, time\n"
         "for _sig in (signal.SIGTERM, signal.SIGHUP):\n"
         "    signal.signal(_sig, signal.SIG_DFL)\n"
-        "from nbsched import _lifecycle\n"
+        "from nbsched import _exits as _lifecycle\n"
     )
     return subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(body)],

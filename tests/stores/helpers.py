@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from nbsched._marshal import register_trigger
 from nbsched.abc import Trigger
 from nbsched.errors import StateVersionError
 from nbsched.jobs import Job, Run, RunStatus
+from nbsched.triggers.registry import register_trigger
 
 # -- a trigger of our own, so these tests do not depend on nbsched.triggers ----------------------
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from nbsched._marshal import BrokenTrigger
 from nbsched.abc import ALL_OWNERS, JobStore
 from nbsched.errors import (
     ConflictingJobError,
@@ -29,6 +28,7 @@ from nbsched.errors import (
 from nbsched.jobs import Job, Run, RunStatus
 from nbsched.stores import UnreadableArgs, UnreadableKwargs
 from nbsched.triggers import parse_trigger
+from nbsched.triggers.registry import BrokenTrigger
 
 from .conftest import Stores
 from .helpers import T0, at, make_job, make_run

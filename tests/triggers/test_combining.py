@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from nbsched._marshal import trigger_from_state
 from nbsched.errors import InvalidArgumentError
 from nbsched.triggers import CronTrigger, DateTrigger, IntervalTrigger, OrTrigger
+from nbsched.triggers.registry import trigger_from_state
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from nbsched._marshal import trigger_from_state
 from nbsched.errors import InvalidArgumentError, StateVersionError, TriggerParseError
 from nbsched.triggers import CronTrigger, _zones
+from nbsched.triggers.registry import trigger_from_state
 
 from ._fires import fires
 

@@ -5,9 +5,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from nbsched._marshal import trigger_from_state
 from nbsched.errors import InvalidArgumentError, StateVersionError, TriggerParseError
 from nbsched.triggers import DateTrigger, _zones
+from nbsched.triggers.registry import trigger_from_state
 
 PARIS = ZoneInfo("Europe/Paris")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from nbsched._marshal import trigger_from_state
 from nbsched.errors import InvalidArgumentError, NbschedError, StateVersionError
 from nbsched.triggers import IntervalTrigger, _zones
+from nbsched.triggers.registry import trigger_from_state
 
 from ._fires import fires
 

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from nbsched._marshal import trigger_from_state
 from nbsched.abc import Trigger
 from nbsched.errors import TriggerParseError
 from nbsched.triggers import CronTrigger, DateTrigger, IntervalTrigger, OrTrigger, parse_trigger
+from nbsched.triggers.registry import trigger_from_state
 
 from ._fires import fires as sequence
 from ._oracle import offset_changes, oracle_fires

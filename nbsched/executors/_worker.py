@@ -183,7 +183,7 @@ def _run(msg: bytes, conn: Any, out_fd: int) -> None:
     try:
         func, target, args, kwargs = pickle.loads(msg)
         if func is None:
-            from nbsched._marshal import ref_to_callable
+            from nbsched.targets import ref_to_callable
 
             func = ref_to_callable(target)
     except BaseException as exc:  # a bad payload fails this run only

@@ -1,8 +1,7 @@
-"""Turning live objects into persistent references and back.
+"""A job's target as text: ``"module:qualname"`` references to callables, and back.
 
-* callables <-> ``"module:qualname"`` references;
-* triggers <-> versioned JSON state, through a registry the trigger classes join with
-  :func:`register_trigger`.
+Jobs are stored by reference, never by value (process jobs travel pickled, but the stored job
+names its function), so a restarted kernel can find the function again by name.
 """
 
 from __future__ import annotations
@@ -10,81 +9,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-from collections.abc import Callable, Mapping
-from datetime import datetime
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-from .abc import Trigger
-from .errors import StateVersionError, TargetLookupError
+from .errors import TargetLookupError
 
-__all__ = [
-    "register_trigger",
-    "trigger_from_state",
-    "BrokenTrigger",
-    "callable_to_ref",
-    "ref_to_callable",
-    "is_importable_ref",
-]
-
-_TRIGGERS: dict[str, type[Trigger]] = {}
-T = TypeVar("T", bound=type[Trigger])
-
-
-def register_trigger(cls: T) -> T:
-    """Class decorator: make ``cls`` restorable from its ``to_state()``."""
-    _TRIGGERS[cls.type_name] = cls
-    return cls
-
-
-def trigger_from_state(state: Mapping[str, Any]) -> Trigger:
-    """Rebuild a trigger from ``Trigger.to_state()`` output.
-
-    :raises StateVersionError: unknown trigger type or state version
-    """
-    import nbsched.triggers  # noqa: F401  (registers the built-in triggers)
-
-    kind = state.get("type")
-    cls = _TRIGGERS.get(kind)  # type: ignore[arg-type]
-    if cls is None:
-        raise StateVersionError(
-            f"Unknown trigger type {kind!r} in stored state (known: {sorted(_TRIGGERS)}); "
-            "was the store written by a newer nbsched?"
-        )
-    return cls.from_state(state)
-
-
-@register_trigger
-class BrokenTrigger(Trigger):
-    """Stands in for a stored trigger that cannot be restored, so that the job is still
-    listed (and can be removed or replaced) instead of disappearing. It never fires."""
-
-    type_name = "broken"
-
-    def __init__(self, state: Mapping[str, Any], reason: str) -> None:
-        self.state = dict(state)
-        self.reason = reason
-
-    def next_fire_time(self, after: datetime) -> datetime | None:
-        return None
-
-    def describe(self) -> str:
-        return f"unreadable schedule ({self.reason})"
-
-    def to_state(self) -> dict[str, Any]:
-        return self.state  # written back unchanged
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> Trigger:
-        return cls(state, "unreadable")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, BrokenTrigger) and other.state == self.state
-
-    def __hash__(self) -> int:
-        return hash(repr(sorted(self.state.items())))
-
-    def __repr__(self) -> str:
-        return f"BrokenTrigger({self.state!r}, reason={self.reason!r})"
+__all__ = ["callable_to_ref", "ref_to_callable", "is_importable_ref"]
 
 
 def callable_to_ref(func: Callable[..., Any]) -> str:

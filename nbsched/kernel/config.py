@@ -23,8 +23,8 @@ from traitlets import Bool, Integer, TraitError, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 if TYPE_CHECKING:
-    from .jobs import Job
-    from .scheduler import Scheduler
+    from ..jobs import Job
+    from ..scheduler import Scheduler
 
 __all__ = ["NbschedConfig", "MEMORY_URL", "ENV_DB_URL"]
 
@@ -143,7 +143,7 @@ class NbschedConfig(LoggingConfigurable):
         :param resolver: binds notebook functions and cell jobs (see ``nbsched.kernel``)
         :param overrides: extra keyword arguments for ``Scheduler`` (tests pass ``clock=``)
         """
-        from .scheduler import Scheduler
+        from ..scheduler import Scheduler
 
         return Scheduler(
             self.effective_db_url(),

@@ -21,7 +21,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from .jobs import Job, Run, RunStatus
+from ..jobs import Job, Run, RunStatus
 
 __all__ = [
     "JobTable",

@@ -23,8 +23,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from .abc import Clock, JobStore, RunRequest
-from .jobs import Run, RunStatus
+from ..abc import Clock, JobStore, RunRequest
+from ..jobs import Run, RunStatus
 
 __all__ = ["RunWriter"]
 

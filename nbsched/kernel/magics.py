@@ -28,14 +28,14 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Integer
 
-from . import _display
-from .errors import JobLookupError, NbschedError, did_you_mean
+from .. import display as _display
+from ..errors import JobLookupError, NbschedError, did_you_mean
 
 if TYPE_CHECKING:
-    from .abc import Trigger
-    from .jobs import Job, Run
-    from .kernel import _Loaded
-    from .scheduler import Scheduler
+    from ..abc import Trigger
+    from ..jobs import Job, Run
+    from ..scheduler import Scheduler
+    from .extension import _Loaded
 
 __all__ = ["ScheduleMagics", "build_parsers", "HELP", "VERBS"]
 
@@ -344,7 +344,7 @@ class ScheduleMagics(Magics):
 
     @property
     def _state(self) -> _Loaded:
-        from .kernel import loaded
+        from .extension import loaded
 
         return loaded()
 
@@ -400,7 +400,7 @@ class ScheduleMagics(Magics):
         return opts
 
     def _trigger(self, args: argparse.Namespace) -> Trigger:
-        from .triggers import parse_trigger
+        from ..triggers import parse_trigger
 
         phrase = " ".join(args.phrase).strip()
         given = [
@@ -478,10 +478,10 @@ class ScheduleMagics(Magics):
         opts = self._options(args)
         trigger = self._trigger(args)
         if name is None:
-            from .kernel import cell_job_name
+            from .extension import cell_job_name
 
             name = cell_job_name(state.owner, self._cell_id(), source)
-        from .jobs import CellTarget
+        from ..jobs import CellTarget
 
         existed = self._exists(name)
         job = self._sched.add_job(
@@ -583,7 +583,7 @@ class ScheduleMagics(Magics):
             if job.name in mine:
                 runs = sched.get_runs(job.name, limit=1)
             elif all_owners:
-                from .abc import ALL_OWNERS
+                from ..abc import ALL_OWNERS
 
                 runs = sched.store.get_runs(job.name, owner=ALL_OWNERS, limit=1)
             else:
@@ -615,7 +615,7 @@ class ScheduleMagics(Magics):
             other = sched.store.get_job(args.name)
             if other is None:
                 raise
-            from .abc import ALL_OWNERS
+            from ..abc import ALL_OWNERS
 
             job, runs = other, sched.store.get_runs(args.name, owner=ALL_OWNERS, limit=5)
         return _display.JobDetail(job, runs, self._now(), self._tz())
@@ -660,7 +660,8 @@ class ScheduleMagics(Magics):
         return _display.RunLog(runs, self._now(), self._tz(), caption=caption)
 
     def _status(self, args: argparse.Namespace) -> _display.StatusView:
-        from . import __version__, _output
+        from .. import __version__
+        from . import output as _output
 
         info = dict(self._sched.status())
         info["nbsched"] = __version__
@@ -683,7 +684,7 @@ class ScheduleMagics(Magics):
         return SchedulerPanel(self._sched)
 
     def _start(self, args: argparse.Namespace) -> _display.StatusView:
-        from . import _output
+        from . import output as _output
 
         self._sched.start()
         _output.install(self._state.shell)  # the proxies appear on start
@@ -714,7 +715,7 @@ def _importable_ref(obj: Any) -> str | None:
     module = getattr(obj, "__module__", None)
     if not module or module == "__main__":
         return None
-    from ._marshal import callable_to_ref, ref_to_callable
+    from ..targets import callable_to_ref, ref_to_callable
 
     try:
         ref = callable_to_ref(obj)

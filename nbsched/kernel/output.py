@@ -35,7 +35,7 @@ import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import _capture
+from ..executors import capture as _capture
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell

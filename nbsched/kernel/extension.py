@@ -35,14 +35,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 
+from ..errors import NbschedError
 from .config import NbschedConfig
-from .errors import NbschedError
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import ExecutionInfo, InteractiveShell
 
-    from .jobs import Job
-    from .scheduler import Scheduler
+    from ..jobs import Job
+    from ..scheduler import Scheduler
 
 __all__ = [
     "load",
@@ -206,7 +206,7 @@ class CellResolver:
         if job.kind == "callable" and module == "__main__" and qualname:
             return self.lookup(qualname)
         if job.kind == "callable" and module and qualname:
-            from ._marshal import ref_to_callable
+            from ..targets import ref_to_callable
 
             try:
                 return ref_to_callable(job.target)
@@ -289,7 +289,7 @@ def _setup(state: _Loaded) -> None:
     if state.config.autostart:
         state.scheduler.start()  # puts _capture's routing proxies on sys.stdout/stderr
 
-    from . import _output
+    from . import output as _output
 
     _output.install(shell)
     state.undo.append(lambda: _output.uninstall(shell))
@@ -328,7 +328,7 @@ def _install_shutdown_hooks(state: _Loaded) -> None:
     newest first, within a bounded time. Registered after ``scheduler.start()``, so this
     callback (a full ``shutdown`` that records runs in flight as ``cancelled``) runs before the
     scheduler's own last-resort one."""
-    from . import _lifecycle
+    from .. import _exits as _lifecycle
 
     kernel = getattr(state.shell, "kernel", None)
     if kernel is not None:

@@ -1,0 +1,1 @@
+"""The engine behind :class:`nbsched.Scheduler`: private; only ``scheduler.py`` imports it."""
