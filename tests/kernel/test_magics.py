@@ -16,7 +16,7 @@ from IPython.core.error import UsageError
 from nbsched import kernel
 from nbsched.display import HelpText, JobDetail, JobTable, RunLog, StatusView
 from nbsched.kernel.config import NbschedConfig
-from nbsched.kernel.magics import HELP, VERBS
+from nbsched.kernel.parsing import HELP, VERBS
 
 from .conftest import OWNER, TestingShell
 
