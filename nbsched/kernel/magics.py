@@ -308,7 +308,7 @@ class ScheduleMagics(Magics):
 
     def _panel(self, args: argparse.Namespace) -> object:
         try:
-            from .panel import SchedulerPanel
+            from ..panel import SchedulerPanel  # optional: needs ipywidgets
         except ImportError:
             table = self._list(argparse.Namespace(all=False))
             return _display.JobTable(

@@ -15,10 +15,10 @@ from IPython.core.error import UsageError
 
 from nbsched import kernel
 from nbsched.display import HelpText, JobDetail, JobTable, RunLog, StatusView
+from nbsched.jobs import CellTarget, default_job_name
 from nbsched.kernel.config import NbschedConfig
 from nbsched.kernel.parsing import HELP, VERBS
-
-from .conftest import OWNER, TestingShell
+from tests.helpers.shell import OWNER, TestingShell
 
 
 def line(ip: TestingShell, text: str) -> Any:
@@ -212,6 +212,32 @@ def test_cell_job_identity_by_source(ext: TestingShell) -> None:
     assert len(names(ext)) == 1
     cell(ext, "--every 10s", "print('other')\n")
     assert len(names(ext)) == 2
+
+
+@pytest.mark.parametrize(
+    "api_source", ["print('same cell')\n", "print('same cell')", "\nprint('same cell')\n\n"]
+)
+def test_cell_job_gets_the_same_default_name_through_the_api(
+    ext: TestingShell, api_source: str
+) -> None:
+    """``%%schedule`` and ``Scheduler.add_job(CellTarget(...))`` name the same cell alike
+    (surrounding blank lines aside), so either can update the job the other made."""
+    magic_name = cell(ext, "--every 1h", "print('same cell')\n").rows[0].name
+    sched = kernel.current()
+    sched.remove_job(magic_name)
+    api_job = sched.add_job(CellTarget(api_source), "every 1h")
+    assert api_job.name == magic_name
+    assert magic_name.startswith("cell-")
+    # ... and the magic updates the job the API made, instead of adding a second one
+    assert "Updated job" in repr(cell(ext, "--every 2h", "print('same cell')\n"))
+    assert names(ext) == [magic_name]
+
+
+def test_default_names_depend_on_the_notebook(ext: TestingShell) -> None:
+    name = cell(ext, "--every 1h", "print('x')\n").rows[0].name
+    assert default_job_name("cell", "print('x')\n", owner=OWNER) == name
+    assert default_job_name("cell", "print('x')\n", owner="/other.ipynb") != name
+    assert default_job_name("cell", "print('x')\n", owner=OWNER, cell_id="c1") != name
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ The venv lives in ``.venv-ipk6`` at the repository root, is built once and rebui
 installed into it: a ``.pth`` file puts the working tree on its path, so the code under test
 is always the current one.
 
-Run ``python tests/kernel/ipk6_env.py`` to build it ahead of time (``make test`` does).
+Run ``python tests/helpers/ipk6_env.py`` to build it ahead of time (``make test`` does).
 """
 
 from __future__ import annotations
