@@ -1,8 +1,8 @@
 """Times, durations and tracebacks as short text, for every table and view of nbsched.
 
 :func:`format_duration` is the one duration formatter of the display layer: run times
-("took 3.40 s"), job options ("timeout 2 min") and relative times ("in 4 s", "3 min ago")
-all go through it.
+("took 3.4s"), job options ("timeout 2m") and relative times ("in 4s", "3m ago") all go
+through it.
 """
 
 from __future__ import annotations
@@ -14,28 +14,29 @@ __all__ = ["format_duration", "fmt_duration", "fmt_relative", "fmt_abs", "tidy_e
 
 
 def format_duration(seconds: float) -> str:
-    """``"120 ms"``, ``"3.40 s"``, ``"12.5 s"``, ``"4 s"``, ``"2 min 5 s"``, ``"1 h 30 min"``,
-    ``"2 d 3 h"``: a fraction of a second is shown below a minute, whole units above.
+    """The short form of a duration: ``"250ms"``, ``"3.4s"``, ``"10s"``, ``"1m5s"``,
+    ``"1h30m"``, ``"2d"`` -- the way ``--every`` and ``--timeout`` are written, so what a
+    table shows can be typed back. Below a minute three significant digits are kept; from a
+    minute on, whole seconds.
 
-    :param seconds: a duration of 0 seconds or more
+    :param seconds: a finite number of seconds
     """
-    if seconds != int(seconds) and seconds < 60:
-        if seconds < 1:
-            return f"{seconds * 1000:.0f} ms"
-        return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        m, s = divmod(s, 60)
-        return f"{m} min" + (f" {s} s" if s and m < 10 else "")
-    if s < 86400:
-        h, rem = divmod(s, 3600)
-        m = rem // 60
-        return f"{h} h" + (f" {m} min" if m else "")
-    d, rem = divmod(s, 86400)
-    h = rem // 3600
-    return f"{d} d" + (f" {h} h" if h else "")
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
+    seconds = round(seconds, 6)  # datetimes and timedeltas stop at microseconds
+    if seconds == 0:
+        return "0s"
+    if seconds < 0.9995:
+        return f"{seconds * 1000:.3g}ms"
+    if seconds < 59.95:
+        return f"{seconds:.3g}s"
+    rest = round(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -44,7 +45,7 @@ def fmt_duration(seconds: float | None) -> str:
 
 
 def fmt_relative(ts: float | None, now: float) -> str:
-    """``"in 4 s"``, ``"3 min ago"``, ``"now"``; ``""`` for ``None``."""
+    """``"in 4s"``, ``"3m ago"``, ``"now"``; ``""`` for ``None``."""
     if ts is None:
         return ""
     delta = ts - now
