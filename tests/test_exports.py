@@ -1,4 +1,4 @@
-"""The public surface and the layering rules (STYLE §2, §4)."""
+"""The public surface and the layering rules: what the core may import, and no cycles."""
 
 from __future__ import annotations
 

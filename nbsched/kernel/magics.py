@@ -89,11 +89,12 @@ class ScheduleMagics(Magics):
                 f"%schedule: unknown command {verb!r}{hint}; commands: {', '.join(VERBS)}"
             )
         if "-h" in rest or "--help" in rest:
-            return self._help(verb)
+            return self._help_text(verb)
         args = self._parsers[verb].parse_intermixed_args(rest)
-        return _verb_handler(self, verb)(args)
+        handler: Callable[[argparse.Namespace], object] = getattr(self, f"_{verb}")
+        return handler(args)
 
-    def _help(self, verb: str | None) -> _display.HelpText:
+    def _help_text(self, verb: str | None) -> _display.HelpText:
         if verb is None or verb == "help":
             return _display.HelpText(HELP)
         return _display.HelpText(self._parsers[verb].format_help())
@@ -326,20 +327,12 @@ class ScheduleMagics(Magics):
         _output.install(self._state.shell)  # the proxies appear on start
         return self._status(args)
 
-    def _help_verb(self, args: argparse.Namespace) -> _display.HelpText:
+    def _help(self, args: argparse.Namespace) -> _display.HelpText:
         topic = args.topic
         if topic is not None and topic not in VERBS:
             raise UsageError(
                 f"%schedule help: unknown command {topic!r}{did_you_mean(topic, VERBS)}"
             )
-        return self._help(topic)
+        return self._help_text(topic)
 
     schedule.__doc__ = HELP
-
-
-# ``getattr(self, "_help")`` is the help *formatter*; the verb handler needs its own name.
-def _verb_handler(magics: ScheduleMagics, verb: str) -> Callable[[argparse.Namespace], object]:
-    handler: Callable[[argparse.Namespace], object] = (
-        magics._help_verb if verb == "help" else getattr(magics, f"_{verb}")
-    )
-    return handler
