@@ -6,7 +6,7 @@
     k = kernels.start("ipk7", notebook="x.ipynb", env={"TZ": "UTC"})
     k.run("%load_ext nbsched").text             # run a cell: stdout, stderr, displays, error
     k.eval("1 + 1")                             # a JSON-able value from the kernel
-    wait_for(lambda: k.eval("len(jobs)") == 2)  # tests.helpers.wait
+    k.wait_until("len(jobs) == 2")              # bounded; or tests.helpers.wait.wait_for
     k.pid, k.process_tree()                     # the kernel's process and what it started
     k.restart(); k.shutdown(); k.kill()
     kernels.close()                             # every kernel it started
@@ -37,6 +37,7 @@ from jupyter_client.manager import KernelManager
 
 from . import ipk6_env
 from .env import kernel_env
+from .wait import wait_for
 
 __all__ = ["KERNELS", "KernelHarness", "Kernels", "Result", "kernel_manager"]
 
@@ -122,7 +123,11 @@ class KernelHarness:
         self.root = root
         self.kc = km.client()
         self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
+        try:
+            self.kc.wait_for_ready(timeout=60)
+        except BaseException:  # (a kernel that died at start): no sockets left open
+            self.kc.stop_channels()
+            raise
         self.iopub: list[dict[str, Any]] = []
 
     # -- what it is ---------------------------------------------------------------------------
@@ -250,6 +255,21 @@ class KernelHarness:
             f"import json as _json, nbsched.kernel; print(_json.dumps({expr}))", timeout=timeout
         )
         return json.loads(res.stdout.strip().splitlines()[-1])
+
+    def wait_until(self, expr: str, *, timeout: float = 10.0, what: str = "") -> Any:
+        """Evaluate ``expr`` in the kernel until it is truthy (bounded); returns its value.
+
+        :raises AssertionError: still falsy after ``timeout`` seconds
+        """
+        value: Any = None
+
+        def truthy() -> bool:
+            nonlocal value
+            value = self.eval(expr)
+            return bool(value)
+
+        wait_for(truthy, timeout, what or expr, poll=0.05)
+        return value
 
     def drain(self, quiet: float = 0.05) -> None:
         """Collect into :attr:`iopub` the messages that arrived while no request was waiting

@@ -129,11 +129,9 @@ def test_restart_unbound_rebind_and_cell_jobs_restored(kernel: KernelHarness) ->
     assert rows["beat"].rstrip().endswith("active"), table.text
 
     # The restored cell job runs on its own, in the new kernel process.
-    wait_for(
-        lambda: kernel.eval(
-            "[r.output for r in nbsched.kernel.current().get_runs('beat', limit=20) "
-            f"if 'beat in {new_pid}' in r.output]"
-        ),
+    kernel.wait_until(
+        "[r.output for r in nbsched.kernel.current().get_runs('beat', limit=20) "
+        f"if 'beat in {new_pid}' in r.output]",
         timeout=15,
         what="the restored cell job to run in the new kernel",
     )
@@ -156,19 +154,15 @@ def test_outside_changes_are_noticed(kernel: KernelHarness, store: SQLAlchemyJob
     assert job is not None and job.owner == kernel.owner
 
     store.update_job(replace(job, paused=True, next_run_time=None))
-    wait_for(
-        lambda: kernel.eval("nbsched.kernel.current().get_job('outside').paused") is True,
-        timeout=10,
+    kernel.wait_until(
+        "nbsched.kernel.current().get_job('outside').paused",
         what="the kernel to see the pause made by another process",
     )
     assert "paused" in kernel.run("%schedule list").text
 
     store.remove_job("outside")
-    wait_for(
-        lambda: (
-            "outside" not in kernel.eval("[j.name for j in nbsched.kernel.current().get_jobs()]")
-        ),
-        timeout=10,
+    kernel.wait_until(
+        "'outside' not in [j.name for j in nbsched.kernel.current().get_jobs()]",
         what="the kernel to see the removal made by another process",
     )
     assert all(j.name != "outside" for j in store.get_jobs(ALL_OWNERS))

@@ -84,8 +84,8 @@ def _add_chatter(kernel: KernelHarness) -> str:
 
 def _check_run_output(kernel: KernelHarness, name: str) -> None:
     """Everything the job wrote is in its run, through every path."""
-    wait_for(
-        lambda: kernel.eval("nbsched.kernel.current().status()['running_runs']") == 0,
+    kernel.wait_until(
+        "nbsched.kernel.current().status()['running_runs'] == 0",
         what=f"the last run of {name} to finish",
     )
     logs = kernel.run(f"%schedule logs {name} -n 5")
