@@ -9,17 +9,27 @@ access.
 from __future__ import annotations
 
 import enum
+import hashlib
 import weakref
 from collections.abc import Mapping
 from dataclasses import Field, FrozenInstanceError, dataclass, field
 from datetime import UTC, datetime, tzinfo
 from operator import attrgetter
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
     from .abc import Trigger
 
-__all__ = ["CellTarget", "Job", "JobOptions", "Run", "RunStatus", "TargetKind"]
+__all__ = [
+    "CellTarget",
+    "Job",
+    "JobOptions",
+    "Run",
+    "RunStatus",
+    "TargetKind",
+    "default_job_name",
+]
 
 TargetKind = Literal["callable", "cell", "notebook"]
 
@@ -433,3 +443,37 @@ class Run:
             f"<Run {self.job_name!r} {self.status.value} "
             f"scheduled_for={self.scheduled_for.isoformat()} id={self.id}>"
         )
+
+
+# -- default job names: the one rule for Scheduler.add_job and %%schedule -------------------
+
+
+def default_job_name(
+    kind: str, ref: str, *, owner: str | None = None, cell_id: str | None = None
+) -> str:
+    """The name a job gets when none is given.
+
+    * a function (``"module:qualname"``): its last name part (``"pkg.mod:Cls.run"`` -> ``run``);
+      a lambda or other ``<...>`` name gets ``job-<hash of the reference>``;
+    * a notebook (a path ending in ``.ipynb``): the file's stem;
+    * a cell: ``cell-<hash>`` of the owner and of the front-end's cell id when there is one,
+      else of the source without surrounding blank space, so that running the same cell
+      again names the same job. The owner is part of the hash so that two notebooks (or a
+      copied notebook, whose cells keep their ids) never share a name in a shared store.
+
+    :param kind: ``"callable"``, ``"cell"`` or ``"notebook"``
+    :param ref: the stored target: a reference, a notebook path or the cell's source
+    :param owner: the notebook (or program) the job belongs to
+    :param cell_id: the front-end's id of the cell (cells only)
+    """
+    if kind == "cell":
+        key = f"id:{cell_id}" if cell_id else f"src:{ref.strip()}"
+        return "cell-" + _digest(f"{owner or ''}\0{key}")
+    if kind == "notebook":
+        return PurePath(ref).stem or "job-" + _digest(ref)
+    name = ref.partition(":")[2].rsplit(".", 1)[-1]
+    return name if name and not name.startswith("<") else "job-" + _digest(ref)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:8]

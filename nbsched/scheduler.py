@@ -29,7 +29,6 @@ the scheduler still claiming to run -- APScheduler 3's "zombie" (research/apsche
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import heapq
 import itertools
 import logging
@@ -73,7 +72,7 @@ from .events import (
 )
 from .executors import capture as _capture
 from .executors.thread import ThreadJobExecutor
-from .jobs import CellTarget, Job, JobOptions, Run, RunStatus
+from .jobs import CellTarget, Job, JobOptions, Run, RunStatus, default_job_name
 from .targets import callable_to_ref, is_importable_ref, ref_to_callable
 from .triggers import parse_trigger
 from .triggers._zones import resolve_zone
@@ -392,7 +391,7 @@ class Scheduler:
             raise InvalidArgumentError(f"parameters must be a mapping, got {parameters!r}")
         kind, ref, func = self._target(target)
         if name is None:
-            name = _default_name(kind, ref)
+            name = default_job_name(kind, ref, owner=self.owner)
         _check_name(name)
         executor_obj = self._executor(executor)
         trig = self._trigger(trigger)
@@ -1346,13 +1345,6 @@ def _check_options(
         raise InvalidArgumentError(f"retries must be an integer ≥ 0, got {retries!r}")
     if not number(delay) or delay < 0:
         raise InvalidArgumentError(f"retry_delay must be seconds ≥ 0, got {delay!r}")
-
-
-def _default_name(kind: str, ref: str) -> str:
-    if kind == "cell":
-        return "cell-" + hashlib.sha1(ref.encode()).hexdigest()[:8]
-    name = ref.partition(":")[2].rsplit(".", 1)[-1]
-    return name if name and not name.startswith("<") else "job-" + hashlib.sha1(ref.encode()).hexdigest()[:8]
 
 
 def _unbound_reason(job: Job) -> str:

@@ -36,7 +36,7 @@ MEMORY_URL = "memory:"
 
 def default_db_url() -> str:
     """``sqlite:///<jupyter data dir>/nbsched/nbsched.db``: one store per user, shared by
-    every kernel (DESIGN §7, STYLE §15.1)."""
+    every kernel."""
     return f"sqlite:///{Path(jupyter_data_dir()) / 'nbsched' / 'nbsched.db'}"
 
 

@@ -5,6 +5,7 @@ Fast: no kernel, an in-memory store and a fake clock (nothing fires unless a tes
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
@@ -15,10 +16,10 @@ from IPython.core.error import UsageError
 
 from nbsched import kernel
 from nbsched.display import HelpText, JobDetail, JobTable, RunLog, StatusView
+from nbsched.jobs import CellTarget, default_job_name
 from nbsched.kernel.config import NbschedConfig
-from nbsched.kernel.magics import HELP, VERBS
-
-from .conftest import OWNER, TestingShell
+from nbsched.kernel.parsing import HELP, VERBS
+from tests.helpers.shell import OWNER, TestingShell
 
 
 def line(ip: TestingShell, text: str) -> Any:
@@ -215,6 +216,32 @@ def test_cell_job_identity_by_source(ext: TestingShell) -> None:
 
 
 @pytest.mark.parametrize(
+    "api_source", ["print('same cell')\n", "print('same cell')", "\nprint('same cell')\n\n"]
+)
+def test_cell_job_gets_the_same_default_name_through_the_api(
+    ext: TestingShell, api_source: str
+) -> None:
+    """``%%schedule`` and ``Scheduler.add_job(CellTarget(...))`` name the same cell alike
+    (surrounding blank lines aside), so either can update the job the other made."""
+    magic_name = cell(ext, "--every 1h", "print('same cell')\n").rows[0].name
+    sched = kernel.current()
+    sched.remove_job(magic_name)
+    api_job = sched.add_job(CellTarget(api_source), "every 1h")
+    assert api_job.name == magic_name
+    assert magic_name.startswith("cell-")
+    # ... and the magic updates the job the API made, instead of adding a second one
+    assert "Updated job" in repr(cell(ext, "--every 2h", "print('same cell')\n"))
+    assert names(ext) == [magic_name]
+
+
+def test_default_names_depend_on_the_notebook(ext: TestingShell) -> None:
+    name = cell(ext, "--every 1h", "print('x')\n").rows[0].name
+    assert default_job_name("cell", "print('x')\n", owner=OWNER) == name
+    assert default_job_name("cell", "print('x')\n", owner="/other.ipynb") != name
+    assert default_job_name("cell", "print('x')\n", owner=OWNER, cell_id="c1") != name
+
+
+@pytest.mark.parametrize(
     ("text", "body", "message"),
     [
         ("--every 10s", "def (:\n", "syntax error on line 1"),
@@ -260,8 +287,8 @@ def test_list_show_pause_resume_remove(ext: TestingShell) -> None:
     table = line(ext, "list")
     assert [r.name for r in table.rows] == ["f"]
     row = table.rows[0]
-    assert row.schedule and row.next_in == "in 10 s" and row.last_status.endswith("succeeded")
-    assert row.last_duration.endswith((" s", " ms"))
+    assert row.schedule and row.next_in == "in 10s" and row.last_status.endswith("succeeded")
+    assert re.fullmatch(r"[\d.]+m?s", row.last_duration), row.last_duration
     assert "<table>" in table._repr_html_()
     assert isinstance(line(ext, ""), JobTable)
 
