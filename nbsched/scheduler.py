@@ -76,8 +76,8 @@ from .executors.thread import ThreadJobExecutor
 from .jobs import CellTarget, Job, JobOptions, Run, RunStatus
 from .targets import callable_to_ref, is_importable_ref, ref_to_callable
 from .triggers import parse_trigger
-from .triggers._zones import resolve_zone
 from .triggers.registry import BrokenTrigger
+from .triggers.zones import resolve_zone
 
 __all__ = ["Scheduler"]
 

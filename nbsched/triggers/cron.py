@@ -56,8 +56,9 @@ from ..abc import Trigger
 from ..errors import InvalidArgumentError, TriggerParseError
 from ._base import STATE_VERSION, format_local, iso, require_aware, restore, to_aware
 from ._cronexpr import CronExpr, parse_cron
-from ._zones import local_datetime, next_offset_change, resolve_zone, wall_to_ts, zone_name
+from ._walltime import local_datetime, next_offset_change, wall_to_ts
 from .registry import register_trigger
+from .zones import resolve_zone, zone_name
 
 __all__ = ["CronTrigger"]
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from nbsched.errors import InvalidArgumentError, StateVersionError, TriggerParseError
-from nbsched.triggers import CronTrigger, _zones
+from nbsched.triggers import CronTrigger, zones
 from nbsched.triggers.registry import trigger_from_state
 
 from ._fires import fires
@@ -303,7 +303,7 @@ class TestValues:
 
 class TestZones:
     def test_none_means_the_local_zone(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(_zones, "local_zone_name", lambda: "America/New_York")
+        monkeypatch.setattr(zones, "local_zone_name", lambda: "America/New_York")
         assert CronTrigger("0 9 * * *").timezone == NEW_YORK
 
     def test_local_zone_falls_back_to_utc(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -313,7 +313,7 @@ class TestZones:
             raise LookupError("no zone configured")
 
         monkeypatch.setattr(tzlocal, "get_localzone_name", broken)
-        assert _zones.local_zone_name() == "UTC"
+        assert zones.local_zone_name() == "UTC"
 
     @pytest.mark.parametrize(
         "tz", ["UTC", "Etc/UTC", "utc", UTC, timezone(timedelta(0)), ZoneInfo("Etc/UTC")]
