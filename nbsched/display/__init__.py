@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..jobs import Job, Run, RunStatus
+from ..triggers.durations import format_duration
 
 __all__ = [
     "JobTable",
@@ -53,7 +54,7 @@ _STATUS_MARK = {
 
 
 def fmt_relative(ts: float | None, now: float) -> str:
-    """``"in 4 s"``, ``"3 min ago"``, ``"now"``; ``""`` for ``None``."""
+    """``"in 4s"``, ``"3m ago"``, ``"now"``; ``""`` for ``None``."""
     if ts is None:
         return ""
     delta = ts - now
@@ -64,32 +65,14 @@ def fmt_relative(ts: float | None, now: float) -> str:
 
 
 def _span(seconds: float) -> str:
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        m, s = divmod(s, 60)
-        return f"{m} min" + (f" {s} s" if s and m < 10 else "")
-    if s < 86400:
-        h, rem = divmod(s, 3600)
-        m = rem // 60
-        return f"{h} h" + (f" {m} min" if m else "")
-    d, rem = divmod(s, 86400)
-    h = rem // 3600
-    return f"{d} d" + (f" {h} h" if h else "")
+    # coarser the further away ("in 2h5m", not "in 2h5m12s"), in the one short duration format
+    s = round(seconds)
+    return format_duration(s - s % 3600 if s >= 86400 else s - s % 60 if s >= 600 else s)
 
 
 def fmt_duration(seconds: float | None) -> str:
-    """``"120 ms"``, ``"3.40 s"``, ``"12.5 s"``, ``"2 min 5 s"``; ``""`` for ``None``."""
-    if seconds is None:
-        return ""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 10:
-        return f"{seconds:.2f} s"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    return _span(seconds)
+    """``"120ms"``, ``"3.4s"``, ``"12.5s"``, ``"2m5s"``; ``""`` for ``None``."""
+    return "" if seconds is None else format_duration(seconds)
 
 
 def fmt_abs(ts: float | None, tz: tzinfo | None) -> str:
