@@ -87,7 +87,7 @@ def test_name_mistakes_say_the_rule(name: str, what: str) -> None:
 
 
 def test_every_and_timeout_read_the_same_durations(ext: TestingShell) -> None:
-    """``--every "2 mins"`` worked and ``--timeout "2 mins"`` did not: one grammar now."""
+    """``--every``, ``--timeout`` and ``--misfire-grace`` read durations with one grammar."""
     ext.run_line_magic(
         "schedule", 'add f --every "2 mins" --timeout "2 mins" --misfire-grace "1 min" --name t'
     )

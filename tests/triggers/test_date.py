@@ -78,7 +78,7 @@ class TestDelay:
         assert trigger.run_date == fire and trigger.delay == timedelta(seconds=30)
         for after in (system_now - timedelta(days=1), system_now, fire - timedelta(seconds=1)):
             assert trigger.next_fire_time(after) == fire
-        # once: asked after its one fire time, it is over (it once fired again 30 s later)
+        # once: asked after its one fire time, it is over (not again 30 s later)
         assert trigger.next_fire_time(fire) is None
         assert trigger.next_fire_ts(fire.timestamp() + 3.2) is None
 

@@ -40,7 +40,7 @@ class TestFireTimes:
     def test_without_start_it_starts_when_made(self, system_now: datetime) -> None:
         trigger = IntervalTrigger(timedelta(minutes=5))
         assert trigger.start == system_now and trigger.provisional
-        # the same grid whatever it is asked with (it once measured from ``after``)
+        # the same grid whatever it is asked with, not a grid measured from ``after``
         assert trigger.next_fire_time(system_now) == system_now + timedelta(minutes=5)
         later = system_now + timedelta(minutes=5, seconds=3.2)
         assert trigger.next_fire_time(later) == system_now + timedelta(minutes=10)

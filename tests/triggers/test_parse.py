@@ -134,7 +134,7 @@ def test_in_fires_once_then_is_exhausted() -> None:
     fire = T0 + timedelta(minutes=10)
     assert trigger.next_fire_time(T0) == fire
     assert trigger.next_fire_time(T0 + timedelta(minutes=9)) == fire
-    assert trigger.next_fire_time(fire) is None  # it once fired again every 10 minutes
+    assert trigger.next_fire_time(fire) is None  # once, not every 10 minutes
     assert trigger.next_fire_time(fire + timedelta(days=1)) is None
 
 
