@@ -281,7 +281,9 @@ def make_sqlite_dir(url: URL, shown: str) -> None:
     try:
         Path(db).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"Job store {shown}: cannot create the directory of {db!r}: {exc}") from exc
+        raise StoreError(
+            f"Job store {shown}: cannot create the directory of {db!r}: {exc}"
+        ) from exc
 
 
 def check_schema(conn: Connection, meta: Table, shown: str) -> None:

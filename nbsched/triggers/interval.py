@@ -94,7 +94,9 @@ class IntervalTrigger(Trigger):
         self._iv = delta.total_seconds()
         self._end_ts = None if end_dt is None else end_dt.timestamp()
         self._provisional = start_dt is None
-        self._start_ts = _clamp(now_ts(), self._end_ts) if start_dt is None else start_dt.timestamp()
+        self._start_ts = (
+            _clamp(now_ts(), self._end_ts) if start_dt is None else start_dt.timestamp()
+        )
 
     @classmethod
     def _make(

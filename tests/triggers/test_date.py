@@ -89,7 +89,8 @@ class TestDelay:
         assert anchored.run_date == datetime(2026, 10, 25, 1, 50, tzinfo=UTC)
 
     def test_describe_says_when(self, system_now: datetime) -> None:
-        assert DateTrigger.after(600, timezone="UTC").describe() == "Once, at 2026-06-01 12:10 (UTC)"
+        in_ten = DateTrigger.after(600, timezone="UTC")
+        assert in_ten.describe() == "Once, at 2026-06-01 12:10 (UTC)"
         assert (
             DateTrigger.after(5400, timezone="Europe/Paris").describe()
             == "Once, at 2026-06-01 15:30 (Europe/Paris)"
