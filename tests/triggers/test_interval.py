@@ -255,7 +255,9 @@ class TestState:
                     {"version": 1, "type": "interval", "interval": interval, "start": None}
                 )
             return
-        end = None if start is None or span is None else start + timedelta(seconds=span)
+        # (in UTC: ``zoned + timedelta`` is wall-clock arithmetic, which in a repeated hour
+        # can land before ``start``)
+        end = None if start is None or span is None else start.astimezone(UTC) + timedelta(seconds=span)
         state = IntervalTrigger(interval, start=start, end=end).to_state()
         read = IntervalTrigger.from_state(state)
         built = IntervalTrigger(state["interval"], start=state["start"], end=state["end"])
