@@ -65,12 +65,15 @@ def now_ts() -> float:
     return datetime.fromtimestamp(SystemClock.time(), UTC).timestamp()
 
 
-def require_aware(after: datetime) -> float:
+def require_aware(after: datetime, what: str = "after") -> float:
     """POSIX seconds of ``after``, which must be aware (a naive one would silently mean the
-    machine's zone)."""
+    machine's zone).
+
+    :param what: the parameter name, for error messages
+    """
     if after.tzinfo is None or after.utcoffset() is None:
         raise InvalidArgumentError(
-            f"after must be an aware datetime, got naive {after.isoformat()!r}; "
+            f"{what} must be an aware datetime, got naive {after.isoformat()!r}; "
             "add tzinfo=datetime.timezone.utc or a ZoneInfo"
         )
     return after.timestamp()

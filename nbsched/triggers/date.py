@@ -92,6 +92,11 @@ class DateTrigger(Trigger):
         return self._run_date
 
     @property
+    def provisional(self) -> bool:
+        """True for a delay not yet counted from a job's start: :meth:`anchor` will."""
+        return self._delay is not None
+
+    @property
     def delay(self) -> timedelta | None:
         """The delay :meth:`anchor` will count from the job's start, or ``None`` (a date, or
         a delay anchored already)."""
@@ -133,7 +138,7 @@ class DateTrigger(Trigger):
         one anchored already) is returned as is."""
         if self._delay is None:
             return self
-        require_aware(now)
+        require_aware(now, "now")
         # in UTC: ``zoned + timedelta`` would move the wall clock, not elapsed time
         return DateTrigger(now.astimezone(UTC) + self._delay, timezone=self._tz)
 

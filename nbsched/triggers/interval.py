@@ -201,7 +201,7 @@ class IntervalTrigger(Trigger):
         interval``."""
         if not self._provisional:
             return self
-        start_ts = _clamp(require_aware(now), self._end_ts)
+        start_ts = _clamp(require_aware(now, "now"), self._end_ts)
         return IntervalTrigger._make(self._iv, start_ts, self._end_ts, False)
 
     # -- words and state --------------------------------------------------------------------

@@ -123,12 +123,12 @@ class _Relative(NamedTuple):
             interval = IntervalTrigger(self.seconds)
             if now is None:
                 return interval
-            start = require_aware(now)
+            start = require_aware(now, "now")
             return IntervalTrigger._make(interval.interval.total_seconds(), start, None, True)
         date = DateTrigger(delay=self.seconds, timezone=tz)
         if now is None:
             return date
-        return DateTrigger._provisional(require_aware(now) + self.seconds, self.seconds, tz)
+        return DateTrigger._provisional(require_aware(now, "now") + self.seconds, self.seconds, tz)
 
 
 def parse_trigger(

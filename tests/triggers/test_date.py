@@ -68,7 +68,8 @@ class TestDelay:
         now = system_now + timedelta(hours=1)
         anchored = trigger.anchor(now)
         assert anchored == DateTrigger(now + timedelta(minutes=10), timezone="UTC")
-        assert anchored.delay is None and anchored.anchor(now + timedelta(days=1)) is anchored
+        assert trigger.provisional and not anchored.provisional and anchored.delay is None
+        assert anchored.anchor(now + timedelta(days=1)) is anchored
         assert anchored.next_fire_time(now) == now + timedelta(minutes=10)
         assert anchored.next_fire_time(now + timedelta(minutes=10)) is None
 

@@ -147,8 +147,10 @@ def test_the_scheduler_anchors_a_parsed_relative_trigger_at_the_job_start() -> N
 
 
 def test_now_must_be_aware() -> None:
-    with pytest.raises(NbschedError, match="aware"):
+    with pytest.raises(NbschedError, match="^now must be an aware datetime, got naive"):
         parse_trigger("every 7s", now=datetime(2026, 1, 1))
+    with pytest.raises(NbschedError, match="^now must be an aware datetime, got naive"):
+        parse_trigger("in 7s", now=datetime(2026, 1, 1))
 
 
 def test_phrases_and_cron_take_the_zone() -> None:
