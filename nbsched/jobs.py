@@ -18,6 +18,8 @@ from operator import attrgetter
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from .errors import InvalidArgumentError
+
 if TYPE_CHECKING:
     from .abc import Trigger
 
@@ -28,10 +30,44 @@ __all__ = [
     "Run",
     "RunStatus",
     "TargetKind",
+    "check_name",
     "default_job_name",
 ]
 
 TargetKind = Literal["callable", "cell", "notebook"]
+
+#: the longest job name (it is a key in every store, and shown in tables)
+MAX_NAME_LENGTH = 200
+
+
+def check_name(name: object) -> str:
+    """The one rule for job names, wherever a name comes from (the API, ``--name``, the
+    command line, REST): a string of 1 to 200 printable characters, without spaces at either
+    end, not starting with ``-`` (it would read as an option on the command line and in
+    ``%schedule``).
+
+    :returns: ``name``
+    :raises InvalidArgumentError: a name that breaks the rule, with the rule in the message
+    """
+    rule = (
+        f"a job name is 1 to {MAX_NAME_LENGTH} printable characters, without spaces at "
+        "either end, not starting with '-'"
+    )
+    if not isinstance(name, str):
+        raise InvalidArgumentError(f"Job name {name!r} is not a string; {rule}")
+    if not name.strip():
+        raise InvalidArgumentError(f"Job name {name!r} is empty; {rule}")
+    if name != name.strip():
+        raise InvalidArgumentError(f"Job name {name!r} has spaces at an end; {rule}")
+    if name.startswith("-"):
+        raise InvalidArgumentError(f"Job name {name!r} starts with '-'; {rule}")
+    if not name.isprintable():
+        raise InvalidArgumentError(f"Job name {name!r} has control characters; {rule}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidArgumentError(
+            f"Job name {name[:20]!r}... is {len(name)} characters long; {rule}"
+        )
+    return name
 
 
 @dataclass(frozen=True, slots=True)

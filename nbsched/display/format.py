@@ -1,8 +1,8 @@
 """Times, durations and tracebacks as short text, for every table and view of nbsched.
 
-:func:`format_duration` is the one duration formatter of the display layer: run times
-("took 3.4s"), job options ("timeout 2m") and relative times ("in 4s", "3m ago") all go
-through it.
+:func:`format_duration` (from :mod:`nbsched.triggers.durations`, the core's one duration
+formatter, beside the one duration grammar) writes every duration nbsched shows: run times
+("took 3.4s"), job options ("timeout 2m") and relative times ("in 4s", "3m ago").
 """
 
 from __future__ import annotations
@@ -10,33 +10,9 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from pathlib import Path
 
+from ..triggers.durations import format_duration
+
 __all__ = ["format_duration", "fmt_duration", "fmt_relative", "fmt_abs", "tidy_error"]
-
-
-def format_duration(seconds: float) -> str:
-    """The short form of a duration: ``"250ms"``, ``"3.4s"``, ``"10s"``, ``"1m5s"``,
-    ``"1h30m"``, ``"2d"`` -- the way ``--every`` and ``--timeout`` are written, so what a
-    table shows can be typed back. Below a minute three significant digits are kept; from a
-    minute on, whole seconds.
-
-    :param seconds: a finite number of seconds
-    """
-    if seconds < 0:
-        return "-" + format_duration(-seconds)
-    seconds = round(seconds, 6)  # datetimes and timedeltas stop at microseconds
-    if seconds == 0:
-        return "0s"
-    if seconds < 0.9995:
-        return f"{seconds * 1000:.3g}ms"
-    if seconds < 59.95:
-        return f"{seconds:.3g}s"
-    rest = round(seconds)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, rest = divmod(rest, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts)
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -51,7 +27,9 @@ def fmt_relative(ts: float | None, now: float) -> str:
     delta = ts - now
     if abs(delta) < 0.5:
         return "now"
-    span = format_duration(round(abs(delta)))
+    # coarser the further away ("in 2h5m", not "in 2h5m12s")
+    s = round(abs(delta))
+    span = format_duration(s - s % 3600 if s >= 86400 else s - s % 60 if s >= 600 else s)
     return f"in {span}" if delta > 0 else f"{span} ago"
 
 

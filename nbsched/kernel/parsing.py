@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import math
 import re
-import zoneinfo
 from collections.abc import Sequence
 from datetime import tzinfo
 from typing import Any, NoReturn
@@ -26,7 +24,10 @@ from IPython.core.error import UsageError
 
 from ..abc import Trigger
 from ..errors import NbschedError, did_you_mean
+from ..jobs import check_name
 from ..triggers import parse_trigger
+from ..triggers.durations import parse_duration
+from ..triggers.zones import check_zone, zone_name
 
 __all__ = [
     "HELP",
@@ -209,25 +210,13 @@ What a job prints goes to its run (see %schedule logs), never into the cell that
 
 # -- value parsing ----------------------------------------------------------------------------
 
-_UNIT = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|sec|min|s|m|h|d)")
-
-
 def _seconds(text: str, option: str) -> float:
-    """``"30"``, ``"2.5"``, ``"30s"``, ``"2m"``, ``"1h30m"`` -> seconds (finite, ≥ 0)."""
-    raw = text.strip().lower()
+    """``"30"``, ``"2.5"``, ``"30s"``, ``"2 mins"``, ``"1h30m"`` -> seconds (≥ 0), in the
+    grammar of :func:`nbsched.triggers.durations.parse_duration`."""
     try:
-        value = float(raw)
-    except ValueError:
-        parts = _DURATION.findall(raw)
-        if not parts or _DURATION.sub("", raw).strip():
-            raise UsageError(
-                f"{option}: expected seconds or a duration like 30s, 2m, 1h30m; got {text!r}"
-            ) from None
-        value = sum(float(n) * _UNIT[u] for n, u in parts)
-    if not math.isfinite(value) or value < 0:
-        raise UsageError(f"{option}: expected a duration of 0 seconds or more, got {text!r}")
-    return value
+        return parse_duration(text)
+    except NbschedError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 def _count(text: str, option: str, minimum: int) -> int:
@@ -263,26 +252,16 @@ def _params(items: Sequence[str]) -> dict[str, Any]:
 
 def _zone(name: str) -> str:
     try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        hint = did_you_mean(name, zoneinfo.available_timezones())
-        raise UsageError(
-            f"--tz: unknown time zone {name!r}{hint}; use an IANA name like Europe/Paris"
-        ) from None
-    return name
+        return zone_name(check_zone(name))  # the one zone check (nbsched.triggers.zones)
+    except NbschedError as exc:
+        raise UsageError(f"--tz: {exc}") from None
 
 
 def _check_name(name: str) -> str:
-    if not name.strip() or name != name.strip() or name.startswith("-"):
-        raise UsageError(
-            f"--name: {name!r} is not a usable job name (non-empty, no surrounding spaces, "
-            "not starting with '-')"
-        )
-    if any(not ch.isprintable() for ch in name):
-        raise UsageError(f"--name: {name!r} contains control characters")
-    if len(name) > 200:
-        raise UsageError(f"--name: a job name has at most 200 characters, got {len(name)}")
-    return name
+    try:
+        return check_name(name)  # the one job-name rule (nbsched.jobs)
+    except NbschedError as exc:
+        raise UsageError(f"--name: {exc}") from None
 
 
 # -- flags to add_job arguments ---------------------------------------------------------------

@@ -142,14 +142,14 @@ def test_readding_updates_in_place(ext: TestingShell) -> None:
         ("add fx --every 10s", "nothing named 'fx'.*did you mean 'f'"),
         ("add x --every 10s", "is a int, not a function"),
         ("add f --every 10s --evry 3", "unrecognized arguments: --evry.*did you mean '--every'"),
-        ("add f --every 10s --tz Europe/Pariss", "unknown time zone.*did you mean 'Europe/Paris'"),
+        ("add f --every 10s --tz Europe/Pariss", "--tz: Unknown time zone.*did you mean 'Europe/Paris'"),
         ("add f --every 10s --timeout -5", "--timeout"),
-        ("add f --every 10s --timeout abc", "--timeout: expected seconds"),
+        ("add f --every 10s --timeout abc", "--timeout: Cannot read duration 'abc'; use seconds"),
         ("add f --every 10s --max-instances 0", "--max-instances"),
         ("add f --every 10s --retry-delay 5", "--retry-delay needs --retries"),
         ("add f --every 10s -p nokey", "KEY=VALUE"),
         ("add f --every 10s --executor fork", "invalid choice"),
-        ("add f --every 10s --name ' '", "not a usable job name"),
+        ("add f --every 10s --name ' '", "--name: Job name ' ' is empty; a job name is"),
         ("add missing.ipynb --every 10s", "No notebook at"),
         ("lsit", "unknown command 'lsit'.*did you mean 'list'"),
         ("--every 10s", "needs a command first.*%%schedule"),
@@ -288,7 +288,7 @@ def test_list_show_pause_resume_remove(ext: TestingShell) -> None:
     assert [r.name for r in table.rows] == ["f"]
     row = table.rows[0]
     assert row.schedule and row.next_in == "in 10s" and row.last_status.endswith("succeeded")
-    assert re.fullmatch(r"[\d.]+m?s", row.last_duration), row.last_duration
+    assert re.fullmatch(r"[\d.]+m?s", row.last_duration), row.last_duration  # "120ms", "3.4s"
     assert "<table>" in table._repr_html_()
     assert isinstance(line(ext, ""), JobTable)
 
