@@ -65,6 +65,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "panel":  # nbsched.panel(): the package is callable (see nbsched/panel)
+        import importlib
+
+        return importlib.import_module(".panel", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'nbsched' has no attribute {name!r}")
@@ -76,7 +80,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY, "panel"})
 
 
 # A library logs; the application decides where logs go. Without a handler, Python's
@@ -121,6 +125,7 @@ __all__ = [
     "__version__",
     "load_ipython_extension",
     "unload_ipython_extension",
+    "panel",
 ]
 
 

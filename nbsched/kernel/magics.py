@@ -141,7 +141,7 @@ def build_parsers() -> dict[str, _Parser]:
     logs.add_argument("name", metavar="NAME", nargs="?", help="the job's name")
     logs.add_argument("-n", "--limit", metavar="N", default="5", help="how many runs (default 5)")
     verb("status", "The scheduler's state: running, healthy, store, notebook.")
-    verb("panel", "The job panel (a table until the widget panel is installed).")
+    verb("panel", "The live job panel (widgets; a table where ipywidgets is missing).")
     verb("start", "Start the scheduler (when NbschedConfig.autostart is False).")
     hlp = verb("help", "Help on %schedule or on one of its commands.")
     hlp.add_argument("topic", metavar="COMMAND", nargs="?")
@@ -669,19 +669,9 @@ class ScheduleMagics(Magics):
         return _display.StatusView(info, self._now(), self._tz())
 
     def _panel(self, args: argparse.Namespace) -> object:
-        try:
-            from .panel import SchedulerPanel
-        except ImportError:
-            table = self._list(argparse.Namespace(all=False))
-            return _display.JobTable(
-                table.jobs,
-                table.last_runs,
-                table.now,
-                table.tz,
-                caption="The interactive panel is not installed yet; here is %schedule list",
-                more=table.more,
-            )
-        return SchedulerPanel(self._sched)
+        from ..panel import show  # ipywidgets only now; the job table when it is missing
+
+        return show(self._sched)
 
     def _start(self, args: argparse.Namespace) -> _display.StatusView:
         from . import output as _output
