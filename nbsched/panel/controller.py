@@ -4,7 +4,7 @@
 says (:class:`~.state.RunBook`) and, if nothing was pending, wakes the refresher. The
 refresher is one ``nbsched-panel`` thread: it renders at most once per ``min_interval`` after
 a change and once per ``tick`` anyway (countdowns move), so 1,000 runs a second cost the
-kernel a few dict updates per run and the front end a few messages a second. Updates come
+kernel a few dict updates per run and the front end one update per visible row a second. Updates come
 from that thread, not from the kernel's shell thread, so the panel keeps moving while a long
 cell runs (publishing on IOPub from another thread is safe: ipykernel#149).
 
@@ -56,7 +56,7 @@ class PanelController:
     :param scheduler: the scheduler shown (held weakly)
     :param view: the widgets
     :param clock: the scheduler's time source, for countdowns (default: the system time)
-    :param throttle: when to refresh (default: at most twice a second, at least once)
+    :param throttle: when to refresh (default: once a second, sooner never)
     :param max_rows: jobs shown in the table at most
     :param start: start the refresher thread (tests drive :meth:`poll` themselves)
     """
@@ -75,7 +75,7 @@ class PanelController:
         self._tz = scheduler.timezone
         self._clock = clock
         self.view = view
-        self.throttle = throttle or Throttle()
+        self.throttle = throttle or Throttle(1.0, 1.0)
         self.max_rows = max_rows
         self.book = RunBook()
         self.query = ""
@@ -90,6 +90,7 @@ class PanelController:
         self._stopped = False
         self._closed = False
         self._workers: set[threading.Thread] = set()
+        self._note: tuple[str, bool] | None = None  # a background action's outcome, to show
         # Listen before reading the history: a run that ends in between is then not lost.
         self._unlisten = scheduler.add_listener(self._on_event)
         self.book.seed(scheduler.get_runs(limit=_SEED_RUNS))
@@ -151,6 +152,9 @@ class PanelController:
         with self._render_lock:
             if self._closed:
                 return
+            note, self._note = self._note, None
+            if note is not None:
+                self.view.set_status(*note)
             try:
                 state = snapshot(
                     sched, self._now(), self.book, query=self.query, state=self.state_filter,
@@ -208,7 +212,7 @@ class PanelController:
             self.view.set_status(_one_line(exc), error=True)
         else:
             self.view.set_status(message)
-        self._wake()
+        self.refresh()  # the click's effect at once, not at the next tick
 
     def _in_background(self, what: str, work: Callable[[], str]) -> None:
         def run() -> None:
@@ -218,9 +222,11 @@ class PanelController:
                 message, error = f"{what}: {_one_line(exc)}", True
             finally:
                 self._workers.discard(threading.current_thread())
-            if not self._closed:
-                with self._render_lock:
-                    self.view.set_status(message, error=error)
+            # Shown by the refresher, not sent from here: ipykernel wakes its IOPub thread
+            # through a per-thread pipe with linger 0, closed once the thread is dead, so a
+            # message sent just before a short-lived thread ends can sit unsent until some
+            # other thread publishes (seen in JupyterLab: the outcome did not show).
+            self._note = (message, error)
             self._wake()
 
         thread = threading.Thread(target=run, name="nbsched-panel-action", daemon=True)
@@ -292,7 +298,8 @@ class SchedulerPanel:
 
     :param scheduler: the scheduler to show
     :param clock: the scheduler's time source (tests pass the same ``FakeClock``)
-    :param min_interval: seconds between refreshes after changes, at least
+    :param min_interval: seconds between refreshes after changes, at least (a click's
+        effect shows at once)
     :param max_rows: jobs shown in the table at most (the search finds the others)
     :param start: start the refresher thread
     """
@@ -305,7 +312,7 @@ class SchedulerPanel:
         scheduler: Scheduler,
         *,
         clock: Clock | None = None,
-        min_interval: float = 0.5,
+        min_interval: float = 1.0,
         max_rows: int = 20,
         start: bool = True,
     ) -> None:
@@ -314,6 +321,7 @@ class SchedulerPanel:
             on_filter=lambda query, state: self.controller.set_filter(query, state),
             on_select=lambda run_id: self.controller.select(run_id),
             on_close=lambda: self.close(),
+            on_refresh=lambda: self.controller.refresh(),
         )
         self.controller = PanelController(
             scheduler, self.view, clock=clock,

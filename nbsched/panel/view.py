@@ -35,8 +35,10 @@ CSS = """<style>
 .nbsched-panel .nbsched-selected { background: var(--jp-brand-color3, #e3f2fd); }
 .nbsched-panel .nbsched-cols .widget-html-content { font-weight: 600; color: #616161; }
 .nbsched-panel .widget-html, .nbsched-panel .widget-html-content {
-  margin: 0 4px 0 0; line-height: 22px; overflow: hidden; text-overflow: ellipsis;
-  white-space: nowrap; }
+  margin: 0 4px 0 0; line-height: 22px; }
+.nbsched-panel .nbsched-cells { display: flex; width: 100%; }
+.nbsched-panel .nbsched-cell { min-width: 0; padding-right: 6px; overflow: hidden;
+  text-overflow: ellipsis; white-space: nowrap; }
 .nbsched-panel .widget-button { height: 22px; line-height: 22px; font-size: 11px;
   padding: 0 8px; margin: 1px 2px; }
 .nbsched-panel .nbsched-badge { display: inline-block; padding: 0 6px; border-radius: 8px;
@@ -88,8 +90,18 @@ def _show(widget: W.DOMWidget, visible: bool) -> None:
     _set(widget.layout, display=None if visible else "none")
 
 
-def _cell(width: str, value: str = "") -> W.HTML:
-    return W.HTML(value=value, layout=W.Layout(flex=f"1 1 {width}", min_width="40px"))
+def _cells(widths: tuple[str, ...], values: tuple[str, ...]) -> str:
+    """One row's text columns as a single HTML value: a row that changes is then one
+    message, not one per column. The header uses the same markup, so columns align."""
+    spans = "".join(
+        f"<span class='nbsched-cell' style='flex:1 1 {w}'>{v}</span>"
+        for w, v in zip(widths, values, strict=True)
+    )
+    return f"<div class='nbsched-cells'>{spans}</div>"
+
+
+def _info() -> W.HTML:
+    return W.HTML(layout=W.Layout(flex="1 1 auto", min_width="200px"))
 
 
 def _button(label: str, tip: str) -> W.Button:
@@ -99,26 +111,21 @@ def _button(label: str, tip: str) -> W.Button:
 
 
 class _JobRowView:
-    """One pooled row of the jobs table."""
+    """One pooled row of the jobs table: the job's texts in one HTML, then its buttons."""
 
     def __init__(self, on_action: Action, on_remove: Callable[[str], None]) -> None:
         self.job_name = ""
-        self.name = _cell(_COLS[0])
-        self.state = _cell(_COLS[1])
-        self.schedule = _cell(_COLS[2])
-        self.last = _cell(_COLS[3])
-        self.next = _cell(_COLS[4])
+        self.info = _info()
         self.pause = _button("Pause", "Stop firing this job until resumed")
         self.pause.layout.width = "68px"  # as wide as "Resume": the other buttons stay put
         self.run = _button("Run now", "Run once now, outside the schedule")
         self.cancel = _button("Cancel", "Stop the run in flight")
         self.remove = _button("Remove", "Delete this job and its run history")
-        self.remove.add_class("nbsched-danger")
         actions = W.HBox(
             [self.pause, self.run, self.cancel, self.remove],
             layout=W.Layout(flex=f"0 0 {_ACTIONS}"),
         )
-        self.box = W.HBox([self.name, self.state, self.schedule, self.last, self.next, actions])
+        self.box = W.HBox([self.info, actions])
         self.box.add_class("nbsched-job")
 
         def pause_clicked(_: W.Button) -> None:
@@ -131,23 +138,27 @@ class _JobRowView:
 
     def render(self, row: JobRow) -> None:
         self.job_name = row.name
-        _set(self.box, _dom_classes=("nbsched-job",))
-        _set(self.name, value=f"<b title='{_e(row.name)}'>{_e(row.name)}</b>")
-        _set(self.state, value=_badge(row.state, _STATE_BADGE[row.state]))
-        _set(self.schedule, value=f"<span title='{_e(row.schedule)}'>{_e(row.schedule)}</span>")
         last = _status_badge(row.last_status)
         if row.last_status:
             last += f" <small>{_e(row.last_when)}</small>"
-        _set(self.last, value=last or "<small style='color:#9e9e9e'>never ran</small>")
         nxt = (
             f"{_e(row.next_in)} <small style='color:#757575'>{_e(row.next_at)}</small>"
             if row.next_ts is not None else "<small style='color:#9e9e9e'>—</small>"
         )
-        _set(self.next, value=nxt)
+        _set(self.info, value=_cells(_COLS, (
+            f"<b title='{_e(row.name)}'>{_e(row.name)}</b>",
+            _badge(row.state, _STATE_BADGE[row.state]),
+            f"<span title='{_e(row.schedule)}'>{_e(row.schedule)}</span>",
+            last or "<small style='color:#9e9e9e'>never ran</small>",
+            nxt,
+        )))
         _set(self.pause, description="Resume" if row.paused else "Pause",
              button_style="success" if row.paused else "")
         _set(self.run, disabled=row.unbound)
         _set(self.cancel, disabled=row.running_run_id is None)
+
+
+_RUN_COLS = ("92px", "200px", "110px", "140px")  # status, job, started, duration
 
 
 class _RunRowView:
@@ -155,12 +166,9 @@ class _RunRowView:
 
     def __init__(self, on_select: Callable[[str], None]) -> None:
         self.run_id = ""
-        self.status = _cell("92px")
-        self.job = _cell("200px")
-        self.started = _cell("130px")
-        self.duration = _cell("120px")
+        self.info = _info()
         self.show = _button("Show", "Show this run's output and error")
-        self.box = W.HBox([self.status, self.job, self.started, self.duration, self.show])
+        self.box = W.HBox([self.info, self.show])
         self.box.add_class("nbsched-run")
         self.show.on_click(lambda _: on_select(self.run_id))
 
@@ -168,14 +176,14 @@ class _RunRowView:
         self.run_id = row.id
         classes = ("nbsched-run", "nbsched-selected") if selected else ("nbsched-run",)
         _set(self.box, _dom_classes=classes)
-        _set(self.status, value=_status_badge(row.status))
-        _set(self.job, value=f"<b>{_e(row.job_name)}</b>")
-        _set(self.started, value=_e(row.started))
         extra = ""
         if row.progress is not None:
             done, total = row.progress
             extra = f" · cell {done}/{total}" if total else f" · cell {done}"
-        _set(self.duration, value=_e(row.duration + extra))
+        _set(self.info, value=_cells(_RUN_COLS, (
+            _status_badge(row.status), f"<b>{_e(row.job_name)}</b>", _e(row.started),
+            _e(row.duration + extra),
+        )))
 
 
 class PanelView:
@@ -186,6 +194,8 @@ class PanelView:
     :param on_filter: called with (search text, state) when either changes
     :param on_select: called with a run id when a run's details are asked for
     :param on_close: called when the Close button is clicked
+    :param on_refresh: called when the shown tab changes (only the shown tab is rendered:
+        the others would send updates nobody sees)
     """
 
     def __init__(
@@ -194,6 +204,7 @@ class PanelView:
         on_filter: Callable[[str, str], None],
         on_select: Callable[[str], None],
         on_close: Callable[[], None],
+        on_refresh: Callable[[], None] | None = None,
     ) -> None:
         self._on_action = on_action
         self._on_select = on_select
@@ -228,10 +239,9 @@ class PanelView:
         self.confirm.add_class("nbsched-confirm")
 
         titles = ("Job", "State", "Schedule", "Last run", "Next run")
-        cols = W.HBox([
-            *(_cell(w, t) for w, t in zip(_COLS, titles, strict=True)),
-            W.HTML(layout=W.Layout(flex=f"0 0 {_ACTIONS}")),
-        ])
+        header = _info()
+        header.value = _cells(_COLS, titles)
+        cols = W.HBox([header, W.HTML(layout=W.Layout(flex=f"0 0 {_ACTIONS}"))])
         cols.add_class("nbsched-cols")
         self._job_rows: list[_JobRowView] = []
         self.jobs = W.VBox()
@@ -251,6 +261,8 @@ class PanelView:
             children=[self.upcoming, history, self.timeline],
             titles=("Upcoming", "History", "Timeline"),
         )
+        if on_refresh is not None:
+            self.tabs.observe(lambda _: on_refresh(), "selected_index")
         top = W.HBox([self.head, close], layout=W.Layout(justify_content="space-between"))
         self.root = W.VBox([
             W.HTML(CSS), top, W.HBox([self.search, self.filter, self.status]),
@@ -282,13 +294,17 @@ class PanelView:
 
     def render(self, state: PanelState, tz: Any = None) -> None:
         """Show ``state``: assign what changed, nothing else."""
+        tab = self.tabs.selected_index
         with self.root.hold_sync():
             self._render_head(state)
             self._render_jobs(state)
-            self._render_upcoming(state)
-            self._render_runs(state)
-            self._render_detail(state.detail)
-            _set(self.timeline, value=render_svg(state, tz))
+            if tab == 0:
+                self._render_upcoming(state)
+            elif tab == 1:
+                self._render_runs(state)
+                self._render_detail(state.detail)
+            elif tab == 2:
+                _set(self.timeline, value=render_svg(state, tz))
 
     def _render_head(self, state: PanelState) -> None:
         if not state.running:

@@ -77,9 +77,13 @@ def test_pause_from_the_panel(lab: tuple[LabServer, str]) -> None:
         # History tab shows the run and, on request, what it printed.
         other = page.locator(".nbsched-panel .nbsched-job", has_text="hourly_report")
         other.get_by_role("button", name="Run now").click()
-        panel.locator(".nbsched-status", has_text="Ran hourly_report: succeeded").wait_for(
-            timeout=20_000
-        )
+        try:
+            panel.locator(".nbsched-status", has_text="Ran hourly_report: succeeded").wait_for(
+                timeout=20_000
+            )
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "panel-failed.png"), full_page=True)
+            raise
         panel.get_by_role("tab", name="History").click()
         run_row = panel.locator(".nbsched-run", has_text="hourly_report")
         run_row.get_by_role("button", name="Show").click()

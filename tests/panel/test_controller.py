@@ -24,7 +24,7 @@ def ok() -> None:
 
 @pytest.fixture
 def panel(sched: Scheduler, clock: FakeClock) -> Iterator[SchedulerPanel]:
-    p = SchedulerPanel(sched, clock=clock, start=False)
+    p = SchedulerPanel(sched, clock=clock, start=False, min_interval=0.5)
     yield p
     p.close()
 
@@ -64,7 +64,7 @@ def real_sched() -> Iterator[Scheduler]:
 
 def test_run_now_and_cancel_leave_the_caller_free(real_sched: Scheduler) -> None:
     sched = real_sched
-    panel = SchedulerPanel(sched, start=False)
+    panel = SchedulerPanel(sched)  # the refresher shows the outcomes
     started, release = threading.Event(), threading.Event()
 
     def slow() -> None:
@@ -116,10 +116,10 @@ def test_the_refresher_thread_follows_events_and_stops(sched: Scheduler, clock: 
     try:
         assert any(t.name == "nbsched-panel" for t in threading.enumerate())
         sched.add_job(ok, "every 10s", name="alpha")
-        wait_for(lambda: any("alpha" in r.name.value for r in panel.view._job_rows),
+        wait_for(lambda: any("alpha" in r.info.value for r in panel.view._job_rows),
                  what="the new job in the panel, without a refresh call")
         clock.advance(10)
-        wait_for(lambda: "succeeded" in panel.view._job_rows[0].last.value, what="last run")
+        wait_for(lambda: "succeeded" in panel.view._job_rows[0].info.value, what="last run")
     finally:
         panel.close()
     assert panel.controller.stopped
