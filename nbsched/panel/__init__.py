@@ -1,6 +1,7 @@
 """The widget panel: ``%schedule panel`` and ``nbsched.panel()``.
 
 * :mod:`.state`: what the panel shows, as plain data (no ipywidgets; unit-tested as is);
+* :mod:`.runbook`: what the scheduler's events said about runs (no store query per refresh);
 * :mod:`.timeline`: the runs-per-job plot, as SVG text;
 * :mod:`.view`: the ipywidgets tree, built once and re-valued;
 * :mod:`.controller`: scheduler events in, refreshes and button actions out.

@@ -27,7 +27,8 @@ from .. import _exits
 from ..display import JobTable, fmt_duration
 from ..errors import NbschedError
 from ..events import Event, SchedulerStopped
-from .state import PanelState, RunBook, Throttle, snapshot
+from .runbook import RunBook
+from .state import PanelState, Throttle, snapshot
 from .view import PanelView
 
 if TYPE_CHECKING:

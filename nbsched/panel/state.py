@@ -1,25 +1,21 @@
 """What the panel shows, as plain frozen data: no widgets, no threads.
 
-:func:`snapshot` turns a scheduler (through its public API only) plus a :class:`RunBook`
-into a :class:`PanelState`; the view renders that and nothing else. :class:`RunBook` keeps
-what the scheduler's events said about runs, so that a refresh never has to query the store
-(with 1,000 jobs firing every second, a per-refresh ``get_runs`` per job would cost more
-than the jobs). :class:`Throttle` decides when the next refresh is due. All three take the
-time as an argument, so tests drive them with a fake clock.
+:func:`snapshot` turns a scheduler (through its public API only) plus a
+:class:`~.runbook.RunBook` into a :class:`PanelState`; the view renders that and nothing
+else. :class:`Throttle` decides when the next refresh is due. Both take the time as an
+argument, so tests drive them with a fake clock.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..display import fmt_duration, fmt_relative, tidy_error
-from ..events import Event, JobRemoved, RunFinished, RunStarted
 from ..jobs import Job, Run, RunStatus
+from .runbook import Mark, RunBook
 
 if TYPE_CHECKING:
     from ..scheduler import Scheduler
@@ -33,7 +29,6 @@ __all__ = [
     "RunDetail",
     "TimelineLane",
     "PanelState",
-    "RunBook",
     "Throttle",
     "snapshot",
     "job_state",
@@ -47,8 +42,6 @@ JobStateName = Literal["active", "paused", "unbound", "running", "failing", "fin
 #: the states a job can be in, in the order the state filter offers them
 STATES: tuple[JobStateName, ...] = ("active", "running", "failing", "paused", "unbound", "finished")
 _FAILING = frozenset({RunStatus.failed, RunStatus.timed_out, RunStatus.crashed})
-#: a timeline mark: (start or fire time, end time or None, status)
-Mark = tuple[float, float | None, RunStatus]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,122 +162,6 @@ def job_state(job: Job, last: Run | None, running: bool) -> JobStateName:
     return "active"
 
 
-class RunBook:
-    """What the scheduler's events said about runs: the newest run of each job, the runs in
-    flight, a short history, and recent start/end marks per job for the timeline.
-
-    Fed by :meth:`on_event` from whatever thread emits the event, read by :func:`snapshot`
-    on the refresher's thread: every method takes the lock, and each event costs a few dict
-    and deque operations.
-
-    :param history: how many finished runs to keep for the history list
-    :param marks: how many recent runs per job to keep for the timeline
-    """
-
-    def __init__(self, history: int = 50, marks: int = 12) -> None:
-        self._lock = threading.Lock()
-        self._recent: deque[Run] = deque(maxlen=history)
-        self._last: dict[str, Run] = {}
-        self._inflight: dict[str, tuple[str, float]] = {}  # run id -> (job, started)
-        self._progress: dict[str, tuple[int, int]] = {}
-        self._marks: dict[str, deque[Mark]] = {}
-        self._keep_marks = marks
-        self._selected: str | None = None
-        self._pinned: Run | None = None  # the selected run, even once out of the history
-        #: bumped by every change; the controller compares it to know it has news
-        self.changes = 0
-
-    def seed(self, runs: Iterable[Run]) -> None:
-        """Start from stored runs (newest first, as ``Scheduler.get_runs`` returns them)."""
-        with self._lock:
-            for run in reversed(list(runs)):
-                if run.status is RunStatus.running:
-                    started = run.started_ts if run.started_ts is not None else run.scheduled_ts
-                    self._inflight[run.id] = (run.job_name, started)
-                    continue
-                self._finished(run)
-            self.changes += 1
-
-    def on_event(self, event: Event) -> None:
-        """Take in one scheduler event (others than run and removal events are ignored)."""
-        if isinstance(event, RunStarted):
-            with self._lock:
-                self._inflight[event.run_id] = (event.job_name, event.timestamp)
-                self.changes += 1
-        elif isinstance(event, RunFinished):
-            with self._lock:
-                self._inflight.pop(event.run.id, None)
-                self._progress.pop(event.run.id, None)
-                self._finished(event.run)
-                self.changes += 1
-        elif isinstance(event, JobRemoved):
-            with self._lock:
-                self._last.pop(event.job_name, None)
-                self._marks.pop(event.job_name, None)
-                self.changes += 1
-        else:
-            # Notebook runs report progress (``RunProgress``, where the scheduler has it);
-            # looked up by its fields, so the panel works with schedulers that do not.
-            done = getattr(event, "cells_done", None)
-            run_id = getattr(event, "run_id", None)
-            if isinstance(done, int) and isinstance(run_id, str):
-                total = getattr(event, "cells_total", 0)
-                with self._lock:
-                    self._progress[run_id] = (done, int(total or 0))
-                    self.changes += 1
-
-    def select(self, run_id: str | None) -> None:
-        """Keep the run ``run_id`` findable (its details are shown) until another is
-        selected."""
-        with self._lock:
-            self._selected = run_id
-            self._pinned = None
-            for run in self._recent:
-                if run.id == run_id:
-                    self._pinned = run
-            self.changes += 1
-
-    def _finished(self, run: Run) -> None:
-        if run.id == self._selected:
-            self._pinned = run
-        self._recent.append(run)
-        self._last[run.job_name] = run
-        marks = self._marks.get(run.job_name)
-        if marks is None:
-            marks = self._marks[run.job_name] = deque(maxlen=self._keep_marks)
-        start = run.started_ts if run.started_ts is not None else run.scheduled_ts
-        marks.append((start, run.finished_ts, run.status))
-
-    def last_runs(self) -> dict[str, Run]:
-        """The newest finished run of each job seen."""
-        with self._lock:
-            return dict(self._last)
-
-    def running(self) -> dict[str, str]:
-        """The newest run in flight of each job: job name -> run id."""
-        with self._lock:
-            return {job: run_id for run_id, (job, _) in self._inflight.items()}
-
-    def find(self, run_id: str) -> Run | None:
-        """A finished run still in the history, by id."""
-        with self._lock:
-            if self._pinned is not None and self._pinned.id == run_id:
-                return self._pinned
-            for run in self._recent:
-                if run.id == run_id:
-                    return run
-            return None
-
-    def view(
-        self, names: Sequence[str]
-    ) -> tuple[list[Run], dict[str, tuple[str, float]], dict[str, tuple[int, int]], dict[str, tuple[Mark, ...]]]:
-        """Copies for one snapshot: finished history, runs in flight, progress, and the
-        timeline marks of ``names``."""
-        with self._lock:
-            marks = {n: tuple(self._marks.get(n, ())) for n in names}
-            return list(self._recent), dict(self._inflight), dict(self._progress), marks
-
-
 class Throttle:
     """When the panel should refresh: soon after a change, but at most once per
     ``min_interval``; and every ``tick`` seconds anyway, so that countdowns move.
@@ -352,13 +229,6 @@ def _ahead(job: Job, until: float, limit: int = 8) -> tuple[float, ...]:
         except Exception:  # a trigger that cannot go on just ends the lane
             break
     return tuple(out)
-
-
-def _progress_text(progress: tuple[int, int] | None) -> str:
-    if progress is None:
-        return ""
-    done, total = progress
-    return f"cell {done}/{total}" if total else f"cell {done}"
 
 
 def snapshot(
@@ -461,6 +331,9 @@ def snapshot(
 
     window = _window(now, marks.values())
     by_name = {job.name: job for job in jobs}
+    for job_name, started in flying.values():  # runs in flight end at "now"
+        if job_name in marks:
+            marks[job_name] = (*marks[job_name], (started, None, RunStatus.running))
     timeline = tuple(
         TimelineLane(job_name=name, marks=marks.get(name, ()), ahead=_ahead(by_name[name], window[1]))
         for name in shown

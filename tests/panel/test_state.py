@@ -9,7 +9,8 @@ import pytest
 from nbsched import Scheduler
 from nbsched.events import RunFinished, RunStarted
 from nbsched.jobs import Run, RunStatus
-from nbsched.panel.state import SCHEMA_VERSION, RunBook, Throttle, as_dict, snapshot
+from nbsched.panel.runbook import RunBook
+from nbsched.panel.state import SCHEMA_VERSION, Throttle, as_dict, snapshot
 from nbsched.testing import FakeClock
 from tests.conftest import wait_for
 
@@ -110,6 +111,8 @@ def test_running_state_and_in_flight_history(sched: Scheduler, clock: FakeClock)
     assert state.runs[0].status == "running" and state.runs[0].duration == "4.00 s"
     detail = snapshot(sched, clock.time(), book, selected=row.running_run_id).detail
     assert detail is not None and detail.status == "running"
+    (lane,) = state.lanes  # the run in flight is on the timeline too, up to now
+    assert lane.marks == ((clock.time() - 4, None, RunStatus.running),)
     release.set()
     wait_for(lambda: not book.running(), what="the run to finish")
     after = snapshot(sched, clock.time(), book, selected=row.running_run_id)

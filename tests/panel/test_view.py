@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from nbsched import Scheduler
-from nbsched.panel.state import PanelState, RunBook, RunDetail, snapshot
+from nbsched.panel.runbook import RunBook
+from nbsched.panel.state import PanelState, RunDetail, snapshot
 from nbsched.panel.view import PanelView
 from nbsched.testing import FakeClock
 
