@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .jobs import Job as Job
     from .jobs import Run as Run
     from .jobs import RunStatus as RunStatus
+    from .panel.controller import SchedulerPanel as SchedulerPanel
     from .scheduler import Scheduler as Scheduler
     from .triggers import CronTrigger as CronTrigger
     from .triggers import DateTrigger as DateTrigger
@@ -57,6 +58,7 @@ _LAZY = {
     ),
     **dict.fromkeys(["CellTarget", "Job", "Run", "RunStatus"], "jobs"),
     "Scheduler": "scheduler",
+    "SchedulerPanel": "panel.controller",  # (imports ipywidgets)
     **dict.fromkeys(
         ["CronTrigger", "DateTrigger", "IntervalTrigger", "OrTrigger", "parse_trigger"],
         "triggers",
@@ -126,6 +128,7 @@ __all__ = [
     "load_ipython_extension",
     "unload_ipython_extension",
     "panel",
+    "SchedulerPanel",
 ]
 
 
