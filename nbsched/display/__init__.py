@@ -146,7 +146,7 @@ def _target_text(job: Job) -> str:
     return job.target
 
 
-_PKG_DIR = str(Path(__file__).resolve().parent)
+_PKG_DIR = str(Path(__file__).resolve().parents[1])  # the nbsched package, not display/
 
 
 def tidy_error(error: str) -> str:

@@ -27,6 +27,7 @@ from .. import _exits
 from ..display import JobTable, fmt_duration
 from ..errors import NbschedError
 from ..events import Event, SchedulerStopped
+from ..jobs import Run, RunStatus
 from .runbook import RunBook
 from .state import PanelState, Throttle, snapshot
 from .view import PanelView
@@ -215,10 +216,10 @@ class PanelController:
             self.view.set_status(message)
         self.refresh()  # the click's effect at once, not at the next tick
 
-    def _in_background(self, what: str, work: Callable[[], str]) -> None:
+    def _in_background(self, what: str, work: Callable[[], tuple[str, bool]]) -> None:
         def run() -> None:
             try:
-                message, error = work(), False
+                message, error = work()
             except Exception as exc:
                 message, error = f"{what}: {_one_line(exc)}", True
             finally:
@@ -279,14 +280,17 @@ class PanelController:
         )
 
 
-def _ran(run: Any) -> str:
+def _ran(run: Run) -> tuple[str, bool]:
     took = fmt_duration(run.duration)
-    return f"Ran {run.job_name}: {run.status.value}" + (f" in {took}." if took else ".")
+    text = f"Ran {run.job_name}: {run.status.value}" + (f" in {took}." if took else ".")
+    return text, run.status is not RunStatus.succeeded
 
 
-def _cancelled(name: str, sched: Scheduler) -> str:
+def _cancelled(name: str, sched: Scheduler) -> tuple[str, bool]:
     run = sched.cancel_run(name)
-    return f"Cancelled a run of {name}." if run is not None else f"{name} has no run in flight."
+    if run is None:
+        return f"{name} has no run in flight.", False
+    return f"Cancelled a run of {name}.", False
 
 
 class SchedulerPanel:

@@ -327,6 +327,9 @@ class PanelView:
             view.render(row)
         boxes = tuple(v.box for v in self._job_rows)
         _set(self.jobs, children=boxes)
+        for view in self._job_rows[len(state.jobs):]:  # spare rows: hidden and blank
+            view.job_name = ""
+            _set(view.info, value="")
         for i, view in enumerate(self._job_rows):
             _show(view.box, i < len(state.jobs))
         if not state.total:

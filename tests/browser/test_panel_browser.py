@@ -47,12 +47,13 @@ def test_pause_from_the_panel(lab: tuple[LabServer, str]) -> None:
         "%load_ext nbsched",
         f"%%schedule --every 30s --name {JOB}\nprint('tick')",
         "def report():\n    print('report')\n%schedule add report --every 1h --name hourly_report",
+        "def load():\n    raise ValueError('source offline')\n%schedule add load --every 1h",
         "%schedule panel",
     ])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with browser_page() as page:
         open_notebook(page, server, "panel.ipynb")
-        run_cells(page, 4)
+        run_cells(page, 5)
         row = page.locator(".nbsched-panel .nbsched-job", has_text=JOB)
         try:
             row.wait_for(timeout=30_000)
@@ -88,7 +89,24 @@ def test_pause_from_the_panel(lab: tuple[LabServer, str]) -> None:
         run_row = panel.locator(".nbsched-run", has_text="hourly_report")
         run_row.get_by_role("button", name="Show").click()
         panel.locator(".nbsched-detail pre", has_text="report").wait_for(timeout=10_000)
+
+        # A failing job: its row says so, and its run's error is one click away.
+        failing = page.locator(".nbsched-panel .nbsched-job", has_text="load")
+        failing.get_by_role("button", name="Run now").click()
+        panel.locator(".nbsched-status", has_text="Ran load: failed").wait_for(timeout=20_000)
+        failing.locator(".nbsched-badge", has_text="failing").wait_for(timeout=10_000)
+        panel.locator(".nbsched-run", has_text="load").get_by_role("button", name="Show").click()
+        panel.locator(".nbsched-detail pre", has_text="ValueError: source offline").wait_for(
+            timeout=10_000
+        )
         panel.screenshot(path=str(ARTIFACTS / "panel-history.png"))
         panel.get_by_role("tab", name="Timeline").click()
         panel.locator("svg.nbsched-timeline").wait_for(timeout=10_000)
         panel.screenshot(path=str(ARTIFACTS / "panel-timeline.png"))
+
+        # Remove asks first; confirmed, the job is gone from the store and the table.
+        row.get_by_role("button", name="Remove").click()
+        confirm = panel.locator(".nbsched-confirm")
+        confirm.get_by_role("button", name="Yes, remove").click()
+        wait_for(lambda: _paused(db_url, JOB) is None, timeout=20, what="the job removed")
+        row.wait_for(state="detached", timeout=10_000)

@@ -90,6 +90,14 @@ def test_run_now_and_cancel_leave_the_caller_free(real_sched: Scheduler) -> None
     wait_for(lambda: "ancelled" in status(panel) and "slow" in status(panel),
              what="the cancel's outcome")
     release.set()
+
+    def broken() -> None:
+        raise ValueError("source offline")
+
+    sched.add_job(broken, "every 1h", name="broken")
+    panel.controller.act("run", "broken")
+    wait_for(lambda: "Ran broken: failed" in status(panel), what="the failed run's outcome")
+    assert "#c62828" in status(panel)  # in the error colour
     panel.close()
 
 

@@ -75,6 +75,7 @@ def test_rows_states_and_countdowns(sched: Scheduler, clock: FakeClock) -> None:
     detail = snapshot(sched, clock.time(), book, selected=bad_run.id).detail
     assert detail is not None and detail.status == "failed"
     assert "RuntimeError: kaput" in detail.error
+    assert "nbsched/executors" not in detail.error  # nbsched's own frames are left out
     good_id = next(r.id for r in state.runs if r.job_name == "good")
     detail = snapshot(sched, clock.time(), book, selected=good_id).detail
     assert detail is not None and detail.output == "ok ran\n"
