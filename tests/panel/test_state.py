@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
@@ -190,3 +192,22 @@ def test_throttle_limits_refreshes_and_ticks_for_countdowns() -> None:
     assert throttle.wait_time(last + 0.2) == pytest.approx(0.3)
     with pytest.raises(ValueError, match="min_interval"):
         Throttle(min_interval=2, tick=1)
+
+
+def test_job_state_words_in_order_of_precedence() -> None:
+    from nbsched.jobs import Job
+    from nbsched.panel.state import job_state
+    from nbsched.triggers import parse_trigger
+
+    trigger = parse_trigger("every 1h", timezone="UTC")
+    base = Job(name="j", target="m:f", trigger=trigger,
+               next_run_time=datetime(2026, 1, 1, 10, tzinfo=UTC))
+    failed = Run(id="r", job_name="j", status=RunStatus.failed, scheduled_ts=0.0)
+    ok_run = Run(id="r", job_name="j", status=RunStatus.succeeded, scheduled_ts=0.0)
+    assert job_state(base, None, False) == "active"
+    assert job_state(base, ok_run, False) == "active"
+    assert job_state(base, failed, False) == "failing"
+    assert job_state(replace(base, paused=True), failed, False) == "paused"
+    assert job_state(replace(base, paused=True), failed, True) == "running"
+    assert job_state(replace(base, unbound=True, paused=True), None, True) == "unbound"
+    assert job_state(replace(base, next_run_time=None), ok_run, False) == "finished"

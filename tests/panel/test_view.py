@@ -94,6 +94,7 @@ def test_rows_are_pooled_and_quiet_renders_send_nothing(
         view.render(state_of(sched, clock, query="b"))
         assert view._job_rows == rows and len(visible_rows(view)) == 1
         assert ">b<" in rows[0].info.value
+        assert rows[1].info.value == rows[2].info.value == ""  # spare rows: hidden and blank
         assert not any(kind == "comm_open" for kind, _ in sent)  # no widget created
         sent.clear()
         view.render(state_of(sched, clock))
