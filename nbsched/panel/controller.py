@@ -1,7 +1,7 @@
 """The panel's moving parts: scheduler events in, refreshes and button actions out.
 
 :class:`PanelController` listens to every scheduler event, but an event only records what it
-says (:class:`~.state.RunBook`) and, if nothing was pending, wakes the refresher. The
+says (:class:`~.runbook.RunBook`) and, if nothing was pending, wakes the refresher. The
 refresher is one ``nbsched-panel`` thread: it renders at most once per ``min_interval`` after
 a change and once per ``tick`` anyway (countdowns move), so 1,000 runs a second cost the
 kernel a few dict updates per run and the front end one update per visible row a second. Updates come

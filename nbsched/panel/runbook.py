@@ -41,18 +41,33 @@ class RunBook:
         self._keep_marks = marks
         self._selected: str | None = None
         self._pinned: Run | None = None  # the selected run, even once out of the history
-        #: bumped by every change; the controller compares it to know it has news
+        #: bumped by every change (tells a reader whether anything happened since it looked)
         self.changes = 0
 
     def seed(self, runs: Iterable[Run]) -> None:
-        """Start from stored runs (newest first, as ``Scheduler.get_runs`` returns them)."""
+        """Start from stored runs (newest first, as ``Scheduler.get_runs`` returns them).
+        Events may have arrived already (the listener is added first, so that none is
+        missed): what they said is newer and stays."""
+        runs = list(runs)
         with self._lock:
-            for run in reversed(list(runs)):
+            known = {r.id for r in self._recent}
+            older = [r for r in reversed(runs) if r.id not in known]
+            finished = [r for r in older if r.status is not RunStatus.running]
+            for run in older:
                 if run.status is RunStatus.running:
                     started = run.started_ts if run.started_ts is not None else run.scheduled_ts
-                    self._inflight[run.id] = (run.job_name, started)
-                    continue
-                self._finished(run)
+                    self._inflight.setdefault(run.id, (run.job_name, started))
+            self._recent = deque([*finished, *self._recent], maxlen=self._recent.maxlen)
+            newest = {run.job_name: run for run in finished}
+            for name, run in newest.items():
+                self._last.setdefault(name, run)
+            by_job: dict[str, list[Mark]] = {}
+            for run in finished:
+                by_job.setdefault(run.job_name, []).append(_mark(run))
+            for name, marks in by_job.items():
+                self._marks[name] = deque(
+                    [*marks, *self._marks.get(name, ())], maxlen=self._keep_marks
+                )
             self.changes += 1
 
     def on_event(self, event: Event) -> None:
@@ -102,8 +117,7 @@ class RunBook:
         marks = self._marks.get(run.job_name)
         if marks is None:
             marks = self._marks[run.job_name] = deque(maxlen=self._keep_marks)
-        start = run.started_ts if run.started_ts is not None else run.scheduled_ts
-        marks.append((start, run.finished_ts, run.status))
+        marks.append(_mark(run))
 
     def last_runs(self) -> dict[str, Run]:
         """The newest finished run of each job seen."""
@@ -133,3 +147,8 @@ class RunBook:
         with self._lock:
             marks = {n: tuple(self._marks.get(n, ())) for n in names}
             return list(self._recent), dict(self._inflight), dict(self._progress), marks
+
+
+def _mark(run: Run) -> Mark:
+    start = run.started_ts if run.started_ts is not None else run.scheduled_ts
+    return (start, run.finished_ts, run.status)

@@ -169,6 +169,14 @@ def test_run_book_seeds_from_history_and_follows_events() -> None:
     book.on_event(Progress())  # type: ignore[arg-type]
     assert book.view([])[2] == {"r9": (2, 5)}
 
+    # Events that arrive before the stored history is read are newer: they stay.
+    late = RunBook()
+    late.on_event(RunFinished(timestamp=5.5, job_name="a", run=run(5, "a", RunStatus.succeeded)))
+    late.seed([run(5, "a", RunStatus.running), run(4, "a", RunStatus.failed)])
+    assert late.last_runs()["a"].id == "r5" and late.running() == {}
+    assert [r.id for r in late.view(["a"])[0]] == ["r4", "r5"]
+    assert [m[2] for m in late.view(["a"])[3]["a"]] == [RunStatus.failed, RunStatus.succeeded]
+
 
 def test_throttle_limits_refreshes_and_ticks_for_countdowns() -> None:
     clock = FakeClock(0)
