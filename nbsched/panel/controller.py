@@ -96,6 +96,11 @@ class PanelController:
         # Listen before reading the history: a run that ends in between is then not lost.
         self._unlisten = scheduler.add_listener(self._on_event)
         self.book.seed(scheduler.get_runs(limit=_SEED_RUNS))
+        # Schedulers with ``last_runs(names)`` answer "each job's newest run" in one query,
+        # which the history above cannot for jobs that last ran long ago.
+        last_runs = getattr(scheduler, "last_runs", None)
+        if callable(last_runs):
+            self.book.seed_last(last_runs([job.name for job in scheduler.get_jobs()]))
         self._unexit = _exits.on_exit(self.stop)
         self._thread: threading.Thread | None = None
         if start:

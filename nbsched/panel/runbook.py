@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..events import Event, JobRemoved, RunFinished, RunStarted
 from ..jobs import Run, RunStatus
@@ -68,6 +68,15 @@ class RunBook:
                 self._marks[name] = deque(
                     [*marks, *self._marks.get(name, ())], maxlen=self._keep_marks
                 )
+            self.changes += 1
+
+    def seed_last(self, last: Mapping[str, Run | None]) -> None:
+        """The newest run of each job, where the scheduler can tell (``last_runs``): jobs
+        whose last run is older than the history read by :meth:`seed` get theirs too."""
+        with self._lock:
+            for name, run in last.items():
+                if run is not None and run.status is not RunStatus.running:
+                    self._last.setdefault(name, run)
             self.changes += 1
 
     def on_event(self, event: Event) -> None:

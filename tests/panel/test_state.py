@@ -176,6 +176,9 @@ def test_run_book_seeds_from_history_and_follows_events() -> None:
     assert late.last_runs()["a"].id == "r5" and late.running() == {}
     assert [r.id for r in late.view(["a"])[0]] == ["r4", "r5"]
     assert [m[2] for m in late.view(["a"])[3]["a"]] == [RunStatus.failed, RunStatus.succeeded]
+    late.seed_last({"a": run(1, "a", RunStatus.failed), "old": run(0, "old", RunStatus.failed),
+                    "never": None})
+    assert {k: v.id for k, v in late.last_runs().items()} == {"a": "r5", "old": "r0"}
 
 
 def test_throttle_limits_refreshes_and_ticks_for_countdowns() -> None:
