@@ -1,9 +1,9 @@
 """The code that runs inside a process-pool worker (see ``executors/process.py``).
 
 This module is preloaded into multiprocessing's forkserver, so every worker forked from it
-starts with it (and cloudpickle) already imported: a worker then starts in a few milliseconds
-instead of importing them again (``research/kernel-lifecycle.md`` §4: 29 ms → 6.4 ms). Keep
-its imports minimal: everything imported here lives in the forkserver and in every worker.
+starts with it (and cloudpickle) already imported: a worker then starts in about 6 ms
+instead of about 29 ms spent importing them again. Keep its imports minimal: everything
+imported here lives in the forkserver and in every worker.
 
 Protocol, over one duplex :class:`multiprocessing.connection.Connection` per worker (the
 parent sends one message per run and never sends the next before the result came back):
@@ -17,7 +17,13 @@ parent sends one message per run and never sends the next before the result came
   dropped: runs record status and output, not values (so an unpicklable return value cannot
   fail a run).
 
-Output: the parent hands each worker an unlinked temporary file opened ``O_APPEND``; the
+Setup (:func:`main`): the worker starts with SIGINT blocked (the pool launches it that way,
+``_mp``), moves to a process group of its own, ignores SIGINT -- which discards a SIGINT
+that arrived meanwhile for the kernel's group -- and only then unblocks it, so the job and
+its children start with an ordinary signal mask and SIGINT ignored.
+
+Output: the parent hands each worker an unlinked temporary file (:func:`open_output_file`)
+opened ``O_APPEND``; the
 worker's fds 1 and 2 point at it for good, so ``print``, C-level writes and every
 grandchild's output land there in order. Each run truncates it first and reads it back at the
 end (the last :data:`OUTPUT_LIMIT` bytes). The parent holds the same file, so it can still
@@ -38,6 +44,11 @@ from typing import Any
 
 import cloudpickle  # noqa: F401  (imported here so that the forkserver preloads it)
 
+try:
+    import fcntl as _fcntl
+except ImportError:  # pragma: no cover - Windows
+    _fcntl = None  # type: ignore[assignment]
+
 if sys.platform.startswith("linux"):
     import ctypes
 
@@ -48,7 +59,7 @@ if sys.platform.startswith("linux"):
 else:  # pragma: no cover - Linux is the target
     _libc = None
 
-__all__ = ["main", "InheritFd", "read_output", "MARKER_ENV"]
+__all__ = ["main", "InheritFd", "open_output_file", "read_output", "MARKER_ENV"]
 
 #: environment variable set in every worker, inherited by everything a job starts; the value
 #: is the pid of the process that owns the pool (the kernel). Tests find job processes by it.
@@ -81,6 +92,21 @@ class InheritFd:
 
 def _rebuild_fd(dup: Any) -> int:
     return dup.detach()  # type: ignore[no-any-return]
+
+
+def open_output_file() -> int:
+    """(Parent side.) An unlinked temporary file (O_TMPFILE on Linux: nothing to clean up,
+    ever), O_APPEND so that writes from the worker and its children never overwrite each
+    other."""
+    # Imported here: workers never call this, and the forkserver preloads this module.
+    import tempfile
+
+    with tempfile.TemporaryFile(buffering=0) as f:
+        fd = os.dup(f.fileno())  # non-inheritable
+    if _fcntl is not None:
+        flags = _fcntl.fcntl(fd, _fcntl.F_GETFL)
+        _fcntl.fcntl(fd, _fcntl.F_SETFL, flags | os.O_APPEND)
+    return fd
 
 
 def read_output(fd: int, limit: int = OUTPUT_LIMIT) -> str:
@@ -128,10 +154,16 @@ def main(conn: Any, out_fd: int, marker: str, expected_ppid: int) -> None:
 def _setup(conn: Any, out_fd: int, marker: str, expected_ppid: int) -> None:
     if hasattr(os, "setpgid"):
         # Own process group: the kernel's killpg(SIGINT) on an interrupt misses us, and one
-        # killpg reaches the whole job tree, grandchildren included (research §3.2).
+        # killpg reaches the whole job tree, grandchildren included.
         os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the job's children too
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # never ignore SIGTERM (research §5)
+    if hasattr(signal, "pthread_sigmask"):
+        # Blocked since launch (see the module docstring); ignored now, so unblocking it
+        # cannot deliver the kernel's SIGINT, and the job's processes get a plain mask.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    # Never ignore SIGTERM: it is how a job is stopped with a grace period before SIGKILL
+    # (an ignored SIGTERM would also be inherited by everything the job starts).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _set_pdeathsig(expected_ppid)
     os.environ[MARKER_ENV] = marker
     # Nothing the job starts may keep our pipe to the parent open (the parent detects our
