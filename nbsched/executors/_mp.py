@@ -73,7 +73,10 @@ def release(user: object, deadline: float) -> None:
     ``deadline`` (monotonic): a helper that cannot be stopped in time is left to exit on its
     own, which it does once no process holds its "alive" pipe."""
     if not _lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-        return  # a launch is stuck; the pool is gone either way
+        # A launch is stuck: this pool stops using the helpers (set.discard is atomic), and
+        # they are left to exit on their own.
+        _users.discard(user)
+        return
     try:
         _users.discard(user)
         if _users:

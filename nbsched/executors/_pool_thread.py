@@ -314,7 +314,7 @@ def _spawn(pool: Pool) -> bool:
             failed = [req for req, _ in pool.pending]
             pool.pending.clear()
             pool.replace = 0
-        if not closing:  # (the shutdown reports what is queued, as cancelled)
+        if not closing:  # (a launch refused because the pool is closing is no error)
             _log.error("nbsched: cannot start a worker process: %s", exc)
         for req in failed:
             error = f"Not started: cannot start a worker process ({one_line(exc)})"

@@ -71,7 +71,7 @@ from ..jobs import Job, RunStatus
 from . import _mp, _pool_thread
 from ._pool import Pool, Report, Worker, kill_group, one_line
 
-__all__ = ["ProcessJobExecutor", "KILL_GRACE", "SHUTDOWN_GRACE"]
+__all__ = ["ProcessJobExecutor"]
 
 #: SIGTERM -> SIGKILL delay for a cancelled or timed-out run (asynchronous: cancel() returns
 #: at once; the pool thread sends the SIGKILL)
