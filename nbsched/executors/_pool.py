@@ -131,15 +131,18 @@ class Pool:
     # -- used by the executor and the pool thread ------------------------------------------
 
     def live_pids(self) -> list[int]:
+        """Pids of the workers that are not doomed."""
         with self.lock:
             return [w.pid for w in self.workers if w.state != DOOMED]
 
     def wake(self) -> None:
+        """Make the pool thread take a turn (a run was queued, the pool is closing, ...)."""
         if self.wake_w >= 0:
             with contextlib.suppress(OSError):  # full pipe: it is awake anyway
                 os.write(self.wake_w, b"!")
 
     def now(self) -> float:
+        """The clock's time, for reports."""
         return self.clock.time()
 
     def defer(self, report: Report) -> None:
@@ -158,9 +161,11 @@ class Pool:
         self, request: RunRequest, status: RunStatus, output: str, error: str | None,
         finished: float | None,
     ) -> None:
+        """Report ``request`` now; ``finished`` defaults to the clock's time."""
         self.deliver((request, status, output, error, self.now() if finished is None else finished))
 
     def deliver(self, report: Report) -> None:
+        """Call ``on_finished`` (never with the lock held); its errors are logged."""
         try:
             self.on_finished(*report)
         except Exception:
@@ -186,6 +191,7 @@ class Pool:
                 w.proc.close()
 
     def close_wake_pipe(self) -> None:
+        """Close the wake-up pipe (only once the pool thread has stopped)."""
         for fd in (self.wake_r, self.wake_w):
             if fd >= 0:
                 with contextlib.suppress(OSError):
@@ -205,6 +211,7 @@ class Pool:
         return fallback
 
     def assign(self, w: Worker, request: RunRequest) -> None:
+        """Record that ``request`` runs on ``w`` (before its payload is sent)."""
         w.state = BUSY
         w.request = request
         self.by_run[request.run_id] = w
@@ -223,6 +230,7 @@ class Pool:
             pass  # dead: the pool thread reports the run as crashed
 
     def close_conn(self, w: Worker) -> None:
+        """Close ``w``'s pipe (pool thread, or shutdown once the pool thread stopped)."""
         if w.conn is not None:
             with contextlib.suppress(OSError):
                 w.conn.close()
@@ -248,12 +256,14 @@ class Pool:
 
 
 def kill_group(pgid: int, sig: int) -> None:
+    """Signal process group ``pgid``, if it still exists (and the platform has groups)."""
     if _HAVE_KILLPG:
         with contextlib.suppress(OSError):
             os.killpg(pgid, sig)
 
 
 def one_line(exc: BaseException) -> str:
+    """``exc`` in one line of at most 200 characters, for run errors and log lines."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 200 else text[:199] + "…"
 

@@ -30,11 +30,17 @@ import os
 import pickle
 import signal
 import struct
+import tempfile
 import threading
 import time
 from multiprocessing import connection as mp_connection
 from multiprocessing import process as mp_process
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from ..abc import RunRequest
 from ..jobs import RunStatus
@@ -293,7 +299,7 @@ def _spawn(pool: Pool) -> bool:
     out_fd: int | None = None
     parent_conn = child_conn = None
     try:
-        out_fd = _worker.open_output_file()
+        out_fd = _open_output_file()
         parent_conn, child_conn = pool.ctx.Pipe(duplex=True)
         with _mp.launching(pool, pool.marker):
             expected_ppid = _mp.worker_parent(pool.ctx)
@@ -333,6 +339,17 @@ def _spawn(pool: Pool) -> bool:
         if pool.closing:  # the shutdown began while we were starting it
             pool.doom(worker, signal.SIGKILL, None)
     return True
+
+
+def _open_output_file() -> int:
+    """A worker's output file: unlinked (O_TMPFILE on Linux: nothing to clean up, ever), and
+    O_APPEND, so that writes from the worker and its children never overwrite each other."""
+    with tempfile.TemporaryFile(buffering=0) as f:
+        fd = os.dup(f.fileno())  # non-inheritable
+    if fcntl is not None:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_APPEND)
+    return fd
 
 
 def _exit_reason(pid: int, exitcode: int | None) -> str:

@@ -22,8 +22,7 @@ Setup (:func:`main`): the worker starts with SIGINT blocked (the pool launches i
 that arrived meanwhile for the kernel's group -- and only then unblocks it, so the job and
 its children start with an ordinary signal mask and SIGINT ignored.
 
-Output: the parent hands each worker an unlinked temporary file (:func:`open_output_file`)
-opened ``O_APPEND``; the
+Output: the parent hands each worker an unlinked temporary file opened ``O_APPEND``; the
 worker's fds 1 and 2 point at it for good, so ``print``, C-level writes and every
 grandchild's output land there in order. Each run truncates it first and reads it back at the
 end (the last :data:`OUTPUT_LIMIT` bytes). The parent holds the same file, so it can still
@@ -44,11 +43,6 @@ from typing import Any
 
 import cloudpickle  # noqa: F401  (imported here so that the forkserver preloads it)
 
-try:
-    import fcntl as _fcntl
-except ImportError:  # pragma: no cover - Windows
-    _fcntl = None  # type: ignore[assignment]
-
 if sys.platform.startswith("linux"):
     import ctypes
 
@@ -59,7 +53,7 @@ if sys.platform.startswith("linux"):
 else:  # pragma: no cover - Linux is the target
     _libc = None
 
-__all__ = ["main", "InheritFd", "open_output_file", "read_output", "MARKER_ENV"]
+__all__ = ["main", "InheritFd", "read_output", "MARKER_ENV"]
 
 #: environment variable set in every worker, inherited by everything a job starts; the value
 #: is the pid of the process that owns the pool (the kernel). Tests find job processes by it.
@@ -92,21 +86,6 @@ class InheritFd:
 
 def _rebuild_fd(dup: Any) -> int:
     return dup.detach()  # type: ignore[no-any-return]
-
-
-def open_output_file() -> int:
-    """(Parent side.) An unlinked temporary file (O_TMPFILE on Linux: nothing to clean up,
-    ever), O_APPEND so that writes from the worker and its children never overwrite each
-    other."""
-    # Imported here: workers never call this, and the forkserver preloads this module.
-    import tempfile
-
-    with tempfile.TemporaryFile(buffering=0) as f:
-        fd = os.dup(f.fileno())  # non-inheritable
-    if _fcntl is not None:
-        flags = _fcntl.fcntl(fd, _fcntl.F_GETFL)
-        _fcntl.fcntl(fd, _fcntl.F_SETFL, flags | os.O_APPEND)
-    return fd
 
 
 def read_output(fd: int, limit: int = OUTPUT_LIMIT) -> str:

@@ -28,12 +28,14 @@ heard after that has to be joined by the job.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["Capture", "install", "uninstall", "begin", "end", "buffer", "is_proxy"]
 
@@ -76,6 +78,7 @@ class Capture:
 
     @property
     def closed(self) -> bool:
+        """True once the run has ended (:func:`end`)."""
         return not self._open
 
 
@@ -117,7 +120,7 @@ class _ThreadRoutedStream:
 
 _ThreadStart = Callable[[threading.Thread], None]
 _original_start: _ThreadStart | None = None
-_original_submit: Callable[..., concurrent.futures.Future[Any]] | None = None
+_original_submit: Callable[..., Future[Any]] | None = None
 
 
 def _start(thread: threading.Thread) -> None:
@@ -145,9 +148,8 @@ def _start(thread: threading.Thread) -> None:
 
 
 def _submit(
-    pool: concurrent.futures.ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any,
-    **kwargs: Any,
-) -> concurrent.futures.Future[Any]:
+    pool: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> Future[Any]:
     """``ThreadPoolExecutor.submit`` while installed: the task runs in the submitter's
     capture, or in none (into the notebook) if the submitter has none."""
     assert _original_submit is not None
@@ -168,8 +170,12 @@ def _in_capture(capture: Capture | None, fn: Callable[..., Any]) -> Callable[...
 
 
 def _hook_threads() -> None:
+    # Imported here, not at the top: this module is imported in every worker process (and in
+    # the forkserver, before each worker), which never installs it and need not pay for
+    # concurrent.futures (and the logging package it brings).
+    from concurrent.futures import ThreadPoolExecutor as pool_class
+
     global _original_start, _original_submit
-    pool_class = concurrent.futures.ThreadPoolExecutor
     if _original_start is None:
         _original_start = threading.Thread.start
         threading.Thread.start = _start  # type: ignore[method-assign,assignment]
@@ -182,8 +188,9 @@ def _unhook_threads() -> None:
     """Put the originals back, unless someone wrapped ours meanwhile: then ours stays inside
     theirs (with no capture in any thread it passes everything through), and the next
     install() finds it still in place."""
+    from concurrent.futures import ThreadPoolExecutor as pool_class
+
     global _original_start, _original_submit
-    pool_class = concurrent.futures.ThreadPoolExecutor
     if _original_start is not None and vars(threading.Thread).get("start") is _start:
         threading.Thread.start = _original_start  # type: ignore[method-assign,assignment]
         _original_start = None

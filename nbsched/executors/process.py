@@ -2,28 +2,24 @@
 
 The problem this solves: jobs started by an in-process scheduler can keep running for hours
 after the program that scheduled them died, and a program can hang forever at exit joining
-children that nobody terminated (Airflow #32706). Every kind of kernel death is covered by
-the combination of mechanisms below; ``tests/process`` kills kernels in each of those ways.
+children that nobody terminated (Airflow #32706). On Linux, the parts below leave no job
+process behind however the kernel ends (``tests/process`` ends kernels in every such way).
 
 The parts, one module each:
 
 * this module: the executor's API (``submit``, ``cancel``, ``validate``) and its shutdown;
 * ``_pool``: the pool of one start..shutdown cycle: worker records and queued runs;
-* ``_pool_thread``: the pool's thread, which creates every worker, reads results, notices
-  deaths, escalates kills and replaces workers. Not
-  ``concurrent.futures.ProcessPoolExecutor``: killing one of its workers (a timeout) breaks
-  the whole pool (``BrokenProcessPool``) instead of replacing that worker; it starts workers
-  in whatever thread calls ``submit()`` (``PR_SET_PDEATHSIG`` is tied to the creating
-  *thread*); and its queues add two thread hops per run;
+* ``_pool_thread``: the thread that creates every worker (``PR_SET_PDEATHSIG`` is tied to
+  the creating *thread*), reads results, notices deaths, escalates kills and replaces
+  workers. ``concurrent.futures.ProcessPoolExecutor`` breaks as a whole when one worker is
+  killed, starts workers in whichever thread submits, and adds two thread hops per run;
 * ``_mp``: multiprocessing's forkserver and resource tracker, and launching processes with
   SIGINT blocked so that the kernel's group SIGINT cannot kill one while it starts;
-* ``_worker``: the worker process. It calls ``setpgid(0, 0)`` (interrupts, which
-  jupyter_client sends to the kernel's process group, miss it; one ``killpg`` reaches a job's
-  whole tree), ignores SIGINT, keeps SIGTERM at its default, sets
-  ``PR_SET_PDEATHSIG=SIGKILL``, and exits when its pipe reaches EOF, i.e. when the kernel is
-  gone (``ProcessPoolExecutor``'s idle workers block forever). Its fds 1 and 2 are a
-  per-worker unlinked file: Python and C output and grandchildren's output, in order, nothing
-  in the notebook's cells;
+* ``_worker``: the worker process. It moves to a process group of its own (the kernel's
+  interrupts miss it; one ``killpg`` reaches a job's whole tree), ignores SIGINT, keeps
+  SIGTERM at its default, sets ``PR_SET_PDEATHSIG=SIGKILL``, and exits when its pipe reaches
+  EOF, i.e. when the kernel is gone. Its fds 1 and 2 are a per-worker unlinked file: all of
+  a job's output, C and grandchildren's included, in order, and none in the notebook;
 * ``_reaper``: a tiny process in its own session that kills every registered worker group
   once its pipe from us reaches EOF -- however we died, SIGKILL included.
 
@@ -33,13 +29,11 @@ and ``Kernel.do_shutdown`` once the kernel layer hooks it). Shutdown kills the w
 (SIGTERM, up to :data:`SHUTDOWN_GRACE`, SIGKILL), reaps them (a zombie child stalls
 ipykernel's shutdown), stops multiprocessing's helpers if nbsched started them, closes the
 reaper's pipe, and returns within ``timeout`` (1 s) without ever blocking unboundedly.
-Workers are also taken out of multiprocessing's ``_children``, so that its own atexit handler
-never joins them.
+Workers are kept out of multiprocessing's ``_children``: its atexit handler never joins them.
 
-**Cancel and timeouts.** :meth:`~ProcessJobExecutor.cancel` (``Scheduler.cancel_run``, and
-the scheduler's timeouts with ``RunStatus.timed_out``) reports the run at once, with the
-output printed so far, then SIGTERMs the worker's group; the pool thread SIGKILLs the group
-:data:`KILL_GRACE` seconds later, or as soon as the worker is dead, and starts a replacement.
+**Cancel and timeouts.** :meth:`~ProcessJobExecutor.cancel` (also the scheduler's timeouts,
+with ``RunStatus.timed_out``) reports the run at once, with the output printed so far, then
+SIGTERMs the worker's group; SIGKILL follows :data:`KILL_GRACE` seconds later at most.
 
 **Guarantees by platform.** Linux: everything above. Other POSIX systems (macOS): no
 PDEATHSIG, so a worker whose kernel died is killed by the reaper (and idle ones exit on EOF);
