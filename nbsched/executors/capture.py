@@ -126,9 +126,10 @@ _original_submit: Callable[..., Future[Any]] | None = None
 def _start(thread: threading.Thread) -> None:
     """``threading.Thread.start`` while installed: the new thread gets the caller's capture."""
     capture = _current()
-    assert _original_start is not None
+    # (None only if someone kept a reference to us past uninstall(): the original is back)
+    start = _original_start or threading.Thread.start
     if capture is None:
-        _original_start(thread)
+        start(thread)
         return
     run = thread.run
 
@@ -141,7 +142,7 @@ def _start(thread: threading.Thread) -> None:
 
     thread.run = run_captured  # type: ignore[method-assign]
     try:
-        _original_start(thread)
+        start(thread)
     except BaseException:
         vars(thread).pop("run", None)  # not started (started twice, too many threads)
         raise
@@ -152,8 +153,12 @@ def _submit(
 ) -> Future[Any]:
     """``ThreadPoolExecutor.submit`` while installed: the task runs in the submitter's
     capture, or in none (into the notebook) if the submitter has none."""
-    assert _original_submit is not None
-    return _original_submit(pool, _in_capture(_current(), fn), *args, **kwargs)
+    submit = _original_submit
+    if submit is None:  # (as in _start)
+        from concurrent.futures import ThreadPoolExecutor
+
+        submit = ThreadPoolExecutor.submit
+    return submit(pool, _in_capture(_current(), fn), *args, **kwargs)
 
 
 def _in_capture(capture: Capture | None, fn: Callable[..., Any]) -> Callable[..., Any]:
