@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from .triggers import parse_trigger as parse_trigger
 
 # Everything but the errors is imported on first use: worker processes import the package
-# (forkserver preloads nbsched._worker), and they need none of the engine.
+# (the forkserver preloads nbsched.executors._worker), and they need none of the engine.
 _LAZY = {
     **dict.fromkeys(
         ["Event", "JobAdded", "JobBound", "JobPaused", "JobRemoved", "JobResumed",
