@@ -11,17 +11,15 @@ handler. Each test repeats it several times (a fresh forkserver every round).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from jupyter_client.manager import KernelManager
 
-from ._kernels import collect
-from .conftest import kill_marked, wait_dead, wait_no_marked
+from tests.helpers.kernels import Kernels
+from tests.helpers.processes import kill_marked, wait_dead, wait_no_marked
 
 pytestmark = pytest.mark.slow
 
@@ -114,35 +112,23 @@ while _fs._forkserver._forkserver_pid is None and time.monotonic() < _end:
 
 
 def test_kernel_interrupts_and_shutdown_right_after_the_first_job_are_quiet(
-    tmp_path: Path,
+    kernel_factory: Kernels, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NBSCHED_"))}
-    env.pop("JPY_PARENT_PID", None)
     log = tmp_path / "kernel.log"
-    km = KernelManager(kernel_name="python3")
     with log.open("w") as stderr:
-        km.start_kernel(cwd=str(tmp_path), env=env, stderr=stderr)
-    kernel_pid: int = km.provisioner.pid  # type: ignore[attr-defined]
-    kc = km.client()
-    kc.start_channels()
+        k = kernel_factory.start("ipk7", stderr=stderr)
+    kernel_pid = k.pid
     try:
-        kc.wait_for_ready(timeout=60)
         for i in range(4):
-            res = collect(kc, kc.execute(START_CELL.format(round=i)), timeout=60)
-            assert res.status == "ok", res.error
-            km.interrupt_kernel()  # killpg(SIGINT), as the notebook's interrupt button
-            km.interrupt_kernel()
-            res = collect(kc, kc.execute("_ex.shutdown()"), timeout=60)
-            assert res.status == "ok", res.error
-        res = collect(kc, kc.execute(START_CELL.format(round="last")), timeout=60)
-        assert res.status == "ok", res.error
-        km.shutdown_kernel(now=False)  # begins with killpg(SIGINT) too
+            k.run(START_CELL.format(round=i))
+            k.km.interrupt_kernel()  # killpg(SIGINT), as the notebook's interrupt button
+            k.km.interrupt_kernel()
+            k.run("_ex.shutdown()")
+        k.run(START_CELL.format(round="last"))
+        k.km.shutdown_kernel(now=False)  # begins with killpg(SIGINT) too
         wait_dead([kernel_pid], timeout=15)
         wait_no_marked(kernel_pid, timeout=15)
         text = log.read_text()
         assert not [word for word in NOISE if word in text], text
     finally:
-        kc.stop_channels()
-        if km.has_kernel:
-            km.shutdown_kernel(now=True)
         kill_marked(kernel_pid)
