@@ -18,7 +18,6 @@ import pytest
 
 from nbsched import RunStatus, Scheduler
 from nbsched.executors.dask import DaskJobExecutor
-
 from tests.helpers.wait import wait_for
 
 distributed = pytest.importorskip("distributed")  # declared in the test extra: never skips
