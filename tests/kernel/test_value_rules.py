@@ -10,7 +10,7 @@ from traitlets import TraitError
 
 from nbsched import kernel
 from nbsched.kernel.config import NbschedConfig
-from nbsched.kernel.magics import _check_name, _seconds, _zone
+from nbsched.kernel.parsing import _check_name, _seconds, _zone
 
 from .conftest import TestingShell
 
