@@ -435,6 +435,7 @@ class RunLog(_Displayable):
     :param tz: zone for absolute times
     :param show_output: include each run's output and error
     :param caption: a line shown above the runs
+    :param show_ids: add each run's id (what ``nbsched logs NAME --run ID`` takes)
     """
 
     runs: Sequence[Run]
@@ -442,6 +443,7 @@ class RunLog(_Displayable):
     tz: tzinfo | None = None
     show_output: bool = True
     caption: str = ""
+    show_ids: bool = False
 
     @property
     def output(self) -> str:
@@ -457,22 +459,26 @@ class RunLog(_Displayable):
             fmt_abs(when, self.tz),
             fmt_duration(run.duration),
             str(run.attempt) if run.attempt else "",
-        ]
+        ] + ([run.id] if self.show_ids else [])
 
     _HEAD = ("job", "status", "started", "", "took", "retry")
+
+    def _head(self) -> tuple[str, ...]:
+        return (*self._HEAD, "id") if self.show_ids else self._HEAD
 
     def _text(self) -> str:
         if not self.runs:
             return (self.caption + "\n" if self.caption else "") + "No runs yet."
         parts = [self.caption] if self.caption else []
         if not self.show_output:
-            parts.append(_text_table(self._HEAD, [self._row(r) for r in self.runs]))
+            parts.append(_text_table(self._head(), [self._row(r) for r in self.runs]))
             return "\n".join(parts)
         for run in self.runs:
-            name, status, rel, at, took, retry = self._row(run)
+            name, status, rel, at, took, retry = self._row(run)[:6]
             head = f"[{name}] {status}, started {rel} ({at})" if at else f"[{name}] {status}"
             head += f", took {took}" if took else ""
             head += f", retry {retry}" if retry else ""
+            head += f", run {run.id}" if self.show_ids else ""
             parts.append(head)
             body = _run_text(run)
             if body:
@@ -483,7 +489,7 @@ class RunLog(_Displayable):
         if not self.runs:
             cap = f"<p>{_e(self.caption)}</p>" if self.caption else ""
             return f"{cap}<p><i>No runs yet.</i></p>"
-        head = "".join(f"<th{_LEFT}>{_e(h)}</th>" for h in self._HEAD)
+        head = "".join(f"<th{_LEFT}>{_e(h)}</th>" for h in self._head())
         body = []
         for run in self.runs:
             cells = [_e(c) for c in self._row(run)]
@@ -492,7 +498,7 @@ class RunLog(_Displayable):
             text = _run_text(run) if self.show_output else ""
             if text:
                 body.append(
-                    f'<tr><td{_LEFT}></td><td colspan="{len(self._HEAD) - 1}"{_LEFT}>'
+                    f'<tr><td{_LEFT}></td><td colspan="{len(self._head()) - 1}"{_LEFT}>'
                     f"<pre{_PRE}>{_e(text)}</pre></td></tr>"
                 )
         cap = f"<caption{_LEFT}>{_e(self.caption)}</caption>" if self.caption else ""
