@@ -29,7 +29,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -51,6 +53,8 @@ GIVE_UP_AFTER = 300.0
 SHUTDOWN_BUDGET = 5.0
 #: seconds after the shutdown began by which the process must be gone
 EXIT_GUARD = SHUTDOWN_BUDGET + 10.0
+#: ... when giving up on a store that fails
+_GIVING_UP_BUDGET = 1.0
 #: how often the scheduler's health is looked at (seconds)
 _CHECK_EVERY = 0.5
 #: a PostgreSQL connection attempt that hangs (a host gone from the network) must fail, or
@@ -72,26 +76,31 @@ def command(args: argparse.Namespace) -> int:
         signals.append(signum)
         stop.set()
 
-    # Ours first: the exit hooks the scheduler installs when it starts run the scheduler's
-    # cleanup on SIGTERM/SIGHUP and then chain to the handler they found, this one.
-    previous = {
-        sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-    }
+    previous = _handle_signals(on_signal)
     scheduler = Scheduler(url, owner=None)
     reason: str | None = None
     try:
         reason = _open(scheduler.store, args.give_up_after, stop)
+        # The file as it is once open: the one to watch (and the one the scheduler uses).
+        path = _sqlite_file(scheduler.store)
+        identity = None if path is None else _identity(path)
         if reason is None and not stop.is_set():
             scheduler.add_listener(
                 _log_event, (RunStarted, RunFinished, SchedulerFault, SchedulerRecovered)
             )
             scheduler.start()
+            # Again: the scheduler's exit hooks took SIGTERM and SIGHUP over when it started,
+            # to shut it down within their small budget and chain to our handler. The shutdown
+            # below has more time to cancel runs and write their records. (Had a signal come
+            # in between, their hook would have shut it down and then called ours.)
+            _handle_signals(on_signal)
             log.info("serving the jobs of no notebook in %s", _shown(scheduler.store))
-            reason = _watch(scheduler, args.give_up_after, stop)
+            reason = _watch(scheduler, args.give_up_after, stop, path, identity)
     finally:
         if getattr(args, "program", False):
             _guard_exit(EXIT_FAILURE if reason else EXIT_OK)
-        scheduler.shutdown(wait=False, timeout=SHUTDOWN_BUDGET)
+        # Giving up on a failing store: waiting to write the last records there is futile.
+        scheduler.shutdown(wait=False, timeout=_GIVING_UP_BUDGET if reason else SHUTDOWN_BUDGET)
         scheduler.store.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -100,6 +109,12 @@ def command(args: argparse.Namespace) -> int:
     if signals:
         log.info("stopped by %s", signal.Signals(signals[0]).name)
     return EXIT_OK
+
+
+def _handle_signals(handler: Callable[[int, FrameType | None], None]) -> dict[int, Any]:
+    """Send SIGTERM, SIGINT and SIGHUP to ``handler``; returns the handlers they had."""
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    return {sig: signal.signal(sig, handler) for sig in signals}
 
 
 def _with_connect_timeout(url: str) -> str:
@@ -153,10 +168,18 @@ def _identity(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _watch(scheduler: Scheduler, give_up_after: float, stop: threading.Event) -> str | None:
-    """Look at the scheduler's health until ``stop``; returns why we give up, or ``None``."""
-    path = _sqlite_file(scheduler.store)
-    identity = None if path is None else _identity(path)
+def _watch(
+    scheduler: Scheduler,
+    give_up_after: float,
+    stop: threading.Event,
+    path: str | None,
+    identity: tuple[int, int] | None,
+) -> str | None:
+    """Look at the scheduler's health until ``stop``; returns why we give up, or ``None``.
+
+    :param path: the SQLite file of the store (``None`` for other stores)
+    :param identity: that file's (device, inode) when the store was opened
+    """
     failing_since: float | None = None
     while not stop.wait(_CHECK_EVERY):
         if path is not None and _identity(path) != identity:
