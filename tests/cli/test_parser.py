@@ -178,3 +178,12 @@ def test_main_uses_sys_argv_by_default(
 ) -> None:
     monkeypatch.setattr(sys, "argv", ["nbsched", "--version"])
     assert main() == 0
+
+
+def test_run_of_a_missing_notebook_is_one_line_exit_1(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "nope.ipynb")
+    result = cli("run", missing)
+    assert (result.code, result.out) == (1, "")
+    assert result.err_lines == [f"nbsched run: error: no notebook at {missing!r}"]
