@@ -236,10 +236,10 @@ def _add(args: argparse.Namespace) -> int:
         raise CliError(f"{args.notebook!r} is not a notebook (a .ipynb file)", EXIT_USAGE)
     if not notebook.is_file():
         raise CliError(f"no notebook at {args.notebook!r}")
-    # The absolute path: `nbsched serve` and the Jupyter server run from other directories.
     scheduler = Scheduler(store_url(args.db), timezone=args.tz, owner=None)
     try:
         job = scheduler.add_job(
+            # absolute: `nbsched serve` and the Jupyter server run from other directories
             str(notebook.resolve()),
             args.schedule,
             name=args.name if args.name is not None else notebook.stem,

@@ -187,3 +187,20 @@ def test_run_of_a_missing_notebook_is_one_line_exit_1(
     result = cli("run", missing)
     assert (result.code, result.out) == (1, "")
     assert result.err_lines == [f"nbsched run: error: no notebook at {missing!r}"]
+
+
+@pytest.mark.slow
+def test_the_program_loads_the_notebook_runner_only_to_run_notebooks() -> None:
+    import subprocess
+
+    from .conftest import program_env
+
+    code = (
+        "import sys, nbsched.cli\n"
+        "print(sorted(m for m in ('nbsched.runner', 'nbclient') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=program_env(),
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
