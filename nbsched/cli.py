@@ -47,7 +47,7 @@ from ._cli.common import (
     run_json,
     store_url,
 )
-from .errors import InvalidArgumentError, NbschedError, TriggerParseError
+from .errors import ConflictingJobError, InvalidArgumentError, NbschedError, TriggerParseError
 
 __all__ = ["main", "build_parser"]
 
@@ -236,16 +236,22 @@ def _add(args: argparse.Namespace) -> int:
         raise CliError(f"{args.notebook!r} is not a notebook (a .ipynb file)", EXIT_USAGE)
     if not notebook.is_file():
         raise CliError(f"no notebook at {args.notebook!r}")
+    name = args.name if args.name is not None else notebook.stem
     scheduler = Scheduler(store_url(args.db), timezone=args.tz, owner=None)
     try:
         job = scheduler.add_job(
             # absolute: `nbsched serve` and the Jupyter server run from other directories
             str(notebook.resolve()),
             args.schedule,
-            name=args.name if args.name is not None else notebook.stem,
+            name=name,
             parameters=parameters or None,
             timeout=args.timeout,
         )
+    except ConflictingJobError:
+        raise CliError(
+            f"a job named {name!r} already exists; choose another --name, or "
+            f"`nbsched remove {name}` first"
+        ) from None
     finally:
         scheduler.store.close()
     print(display.JobDetail(job, [], time.time()))

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from ..display import fmt_duration, tidy_error
 from ..errors import NbschedError
 from ..jobs import RunStatus
-from .common import EXIT_FAILURE, EXIT_OK, CliError
+from .common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError
 
 __all__ = ["command", "parse_parameters", "CANCEL_GRACE"]
 
@@ -91,6 +91,8 @@ def command(args: argparse.Namespace) -> int:
     """Run ``args.notebook`` once; the exit status says how it went."""
     parameters = parse_parameters(args.parameters)
     notebook = Path(args.notebook)
+    if notebook.suffix != ".ipynb":
+        raise CliError(f"{args.notebook!r} is not a notebook (a .ipynb file)", EXIT_USAGE)
     if not notebook.is_file():
         raise CliError(f"no notebook at {args.notebook!r}")
     from .. import runner

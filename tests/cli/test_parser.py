@@ -165,12 +165,19 @@ def test_add_rejects_before_storing_anything(
     assert snapshot(db_url) == before
 
 
-def test_add_wants_a_notebook(cli: Callable[..., Result], db_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command", [["add", "{script}", "every 1h", "--db", "{db}"], ["run", "{script}"]]
+)
+def test_add_and_run_want_a_notebook(
+    command: list[str], cli: Callable[..., Result], db_url: str, tmp_path: Path
+) -> None:
     script = tmp_path / "job.py"
     script.write_text("print(1)\n")
-    result = cli("add", str(script), "every 1h", "--db", db_url)
+    result = cli(*[arg.format(script=script, db=db_url) for arg in command])
     assert result.code == 2
-    assert result.err_lines == [f"nbsched add: error: {str(script)!r} is not a notebook (a .ipynb file)"]
+    assert result.err_lines == [
+        f"nbsched {command[0]}: error: {str(script)!r} is not a notebook (a .ipynb file)"
+    ]
 
 
 def test_main_uses_sys_argv_by_default(

@@ -161,8 +161,11 @@ def test_add_defaults_the_name_to_the_notebook_and_refuses_a_taken_one(
     assert cli("add", str(nb), "every day at 6:00", "--db", db_url).code == 0
     before = snapshot(db_url)
     again = cli("add", str(nb), "every 1h", "--db", db_url)
-    assert again.code == 1 and len(again.err_lines) == 1
-    assert again.err_lines[0].startswith("nbsched add: error: A job named 'daily' already exists")
+    assert again.code == 1
+    assert again.err_lines == [
+        "nbsched add: error: a job named 'daily' already exists; choose another --name, or "
+        "`nbsched remove daily` first"
+    ]
     bad = cli("add", str(nb), "every 1h", "--name", "other", "-p", "oops", "--db", db_url)
     assert bad.code == 2 and len(bad.err_lines) == 1
     assert snapshot(db_url) == before
