@@ -35,8 +35,9 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from .._version import __version__
 from ..display import fmt_duration
-from ..errors import StoreError
+from ..errors import NbschedError, StoreError
 from ..events import Event, RunFinished, RunStarted, SchedulerFault, SchedulerRecovered
 from ..jobs import RunStatus
 from ..scheduler import Scheduler
@@ -57,9 +58,17 @@ EXIT_GUARD = SHUTDOWN_BUDGET + 10.0
 _GIVING_UP_BUDGET = 1.0
 #: how often the scheduler's health is looked at (seconds)
 _CHECK_EVERY = 0.5
-#: a PostgreSQL connection attempt that hangs (a host gone from the network) must fail, or
-#: the scheduler would wait on it without ever reporting a fault (seconds)
-_CONNECT_TIMEOUT = "10"
+#: libpq settings for PostgreSQL stores, unless the URL sets them: a database host gone from
+#: the network must make connection attempts (``connect_timeout``, seconds) and queries on
+#: open connections (TCP keepalives: about a minute) fail, or the scheduler would wait on
+#: them without ever reporting a fault -- and we would never give up
+_PG_SETTINGS = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+}
 
 
 def command(args: argparse.Namespace) -> int:
@@ -68,7 +77,7 @@ def command(args: argparse.Namespace) -> int:
         level=logging.INFO, stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    url = _with_connect_timeout(store_url(args.db))
+    url = _with_timeouts(store_url(args.db))
     stop = threading.Event()
     signals: list[int] = []
 
@@ -76,26 +85,16 @@ def command(args: argparse.Namespace) -> int:
         signals.append(signum)
         stop.set()
 
-    previous = _handle_signals(on_signal)
     scheduler = Scheduler(url, owner=None)
+    previous = _handle_signals(on_signal)
     reason: str | None = None
     try:
-        reason = _open(scheduler.store, args.give_up_after, stop)
-        # The file as it is once open: the one to watch (and the one the scheduler uses).
-        path = _sqlite_file(scheduler.store)
-        identity = None if path is None else _identity(path)
-        if reason is None and not stop.is_set():
-            scheduler.add_listener(
-                _log_event, (RunStarted, RunFinished, SchedulerFault, SchedulerRecovered)
-            )
-            scheduler.start()
-            # Again: the scheduler's exit hooks took SIGTERM and SIGHUP over when it started,
-            # to shut it down within their small budget and chain to our handler. The shutdown
-            # below has more time to cancel runs and write their records. (Had a signal come
-            # in between, their hook would have shut it down and then called ours.)
-            _handle_signals(on_signal)
-            log.info("serving the jobs of no notebook in %s", _shown(scheduler.store))
-            reason = _watch(scheduler, args.give_up_after, stop, path, identity)
+        reason = _serve(scheduler, args.give_up_after, stop, on_signal)
+    except NbschedError as exc:  # e.g. a store made by a newer nbsched
+        reason = str(exc)
+    except Exception as exc:  # a bug: the traceback to the log, one line to the supervisor
+        log.exception("nbsched serve failed")
+        reason = f"{type(exc).__name__}: {exc}"
     finally:
         if getattr(args, "program", False):
             _guard_exit(EXIT_FAILURE if reason else EXIT_OK)
@@ -111,19 +110,46 @@ def command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve(
+    scheduler: Scheduler,
+    give_up_after: float,
+    stop: threading.Event,
+    on_signal: Callable[[int, FrameType | None], None],
+) -> str | None:
+    """Open the store, start the scheduler and watch it until ``stop``; returns why we give
+    up, or ``None``."""
+    reason = _open(scheduler.store, give_up_after, stop)
+    if reason is not None or stop.is_set():
+        return reason
+    # The file as it is once open: the one to watch (and the one the scheduler uses).
+    path = _sqlite_file(scheduler.store)
+    identity = None if path is None else _identity(path)
+    scheduler.add_listener(_log_event, (RunStarted, RunFinished, SchedulerFault, SchedulerRecovered))
+    scheduler.start()
+    # Again: the scheduler's exit hooks took SIGTERM and SIGHUP over when it started, to shut
+    # it down within their small budget and chain to our handler. The shutdown at our end has
+    # more time to cancel runs and write their records. (Had a signal come in between, their
+    # hook would have shut it down and then called ours.)
+    _handle_signals(on_signal)
+    log.info("nbsched %s serving the jobs of no notebook in %s", __version__,
+             _shown(scheduler.store))
+    return _watch(scheduler, give_up_after, stop, path, identity)
+
+
 def _handle_signals(handler: Callable[[int, FrameType | None], None]) -> dict[int, Any]:
     """Send SIGTERM, SIGINT and SIGHUP to ``handler``; returns the handlers they had."""
     signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     return {sig: signal.signal(sig, handler) for sig in signals}
 
 
-def _with_connect_timeout(url: str) -> str:
+def _with_timeouts(url: str) -> str:
+    """``url`` with the PostgreSQL connection settings of :data:`_PG_SETTINGS` it does not
+    set itself (other databases: unchanged)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql" or "connect_timeout" in parsed.query:
+    if parsed.get_backend_name() != "postgresql":
         return url
-    return parsed.update_query_dict({"connect_timeout": _CONNECT_TIMEOUT}).render_as_string(
-        hide_password=False
-    )
+    missing = {k: v for k, v in _PG_SETTINGS.items() if k not in parsed.query}
+    return parsed.update_query_dict(missing).render_as_string(hide_password=False)
 
 
 def _shown(store: object) -> str:

@@ -190,3 +190,20 @@ def test_serve_gives_up_when_the_store_never_opens(
     assert serve.stderr.splitlines()[-1].startswith(
         "nbsched serve: error: giving up: the store could not be opened for 1 s: Job store "
     )
+
+
+def test_serve_exits_1_at_once_on_a_store_it_cannot_read(
+    mods: Path, tmp_path: Path, served: list[Served]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    store = SQLAlchemyJobStore(url)
+    store.open()
+    meta = store.tables.meta
+    with store.engine.begin() as conn:  # as a newer nbsched would have left it
+        conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=999))
+    store.close()
+    serve = Served(url, mods, tmp_path)  # (no --give-up-after: this is not worth waiting for)
+    served.append(serve)
+    assert serve.wait() == 1
+    last = serve.stderr.splitlines()[-1]
+    assert last.startswith("nbsched serve: error: Job store sqlite:///") and "version 999" in last
