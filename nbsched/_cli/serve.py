@@ -34,6 +34,7 @@ from types import FrameType
 from typing import Any
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from .._version import __version__
 from ..display import fmt_duration
@@ -145,7 +146,10 @@ def _handle_signals(handler: Callable[[int, FrameType | None], None]) -> dict[in
 def _with_timeouts(url: str) -> str:
     """``url`` with the PostgreSQL connection settings of :data:`_PG_SETTINGS` it does not
     set itself (other databases: unchanged)."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:  # the store reports it, as for any other command
+        return url
     if parsed.get_backend_name() != "postgresql":
         return url
     missing = {k: v for k, v in _PG_SETTINGS.items() if k not in parsed.query}
@@ -256,9 +260,11 @@ def _guard_exit(code: int) -> None:
     joins of other threads, which is where exits hang)."""
 
     def guard() -> None:
-        time.sleep(EXIT_GUARD)  # (a deadline, not a wait for something)
         log.error("exiting took longer than %g s; ending the process", EXIT_GUARD)
         logging.shutdown()
         os._exit(code)
 
-    threading.Thread(target=guard, name="nbsched-serve-exit-guard", daemon=True).start()
+    timer = threading.Timer(EXIT_GUARD, guard)
+    timer.name = "nbsched-serve-exit-guard"
+    timer.daemon = True
+    timer.start()

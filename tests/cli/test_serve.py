@@ -32,6 +32,12 @@ def tick(path):
     with open(path, "a") as f:
         f.write(f"{os.getpid()}\\n")
 
+def hold_exit(path):
+    # a job that leaves a thread the interpreter waits for at exit, forever
+    import threading
+    threading.Thread(target=time.sleep, args=(600,), name="held", daemon=False).start()
+    open(path, "w").close()
+
 def linger(path):
     with open(path + ".tmp", "w") as f:
         f.write(str(os.getpid()))
@@ -207,3 +213,24 @@ def test_serve_exits_1_at_once_on_a_store_it_cannot_read(
     assert serve.wait() == 1
     last = serve.stderr.splitlines()[-1]
     assert last.startswith("nbsched serve: error: Job store sqlite:///") and "version 999" in last
+
+
+def test_serve_ends_even_when_the_interpreter_exit_hangs(
+    mods: Path, tmp_path: Path, served: list[Served]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    held = tmp_path / "held"
+    s = Scheduler(url)
+    s.add_job("cli_serve_jobs:hold_exit", "every 1h", name="hold", args=(str(held),))
+    s.store.close()
+    store = SQLAlchemyJobStore(url)  # due now: it runs as soon as serve starts
+    job = store.get_job("hold")
+    assert job is not None
+    store.set_next_run_times([("hold", 0.0)])
+    store.close()
+    serve = Served(url, mods, tmp_path)
+    served.append(serve)
+    wait_for(held.exists, timeout=30, what="the job to leave its thread behind")
+    serve.proc.send_signal(signal.SIGTERM)
+    assert serve.wait(EXIT_GUARD + 10) == 0
+    assert "exiting took longer than" in serve.stderr
