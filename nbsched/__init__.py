@@ -124,6 +124,8 @@ __all__ = [
 ]
 
 
+# The kernel layer is imported only when IPython asks for it, so that ``import nbsched``
+# (programs, worker processes) never imports IPython or traitlets.
 def load_ipython_extension(ip: Any) -> None:
     """``%load_ext nbsched``: start this kernel's scheduler and register ``%schedule``."""
     from .kernel import load

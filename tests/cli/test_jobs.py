@@ -16,9 +16,9 @@ from nbsched import Scheduler
 from nbsched.jobs import Job, Run, RunStatus
 from nbsched.stores.sqlalchemy import SQLAlchemyJobStore
 from nbsched.triggers import parse_trigger
-from tests.conftest import wait_for
+from tests.helpers.wait import wait_for
 
-from .conftest import Result, snapshot
+from .helpers import Result, snapshot
 
 JOB_FIELDS = {
     "name", "owner", "kind", "target", "schedule", "description", "timezone", "next_run_time",

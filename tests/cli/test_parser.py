@@ -3,6 +3,7 @@ arguments in one line with exit status 2, and where the store is by default."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tomllib
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from nbsched import Scheduler
 from nbsched.cli import main
 from nbsched.kernel.config import NbschedConfig
 
-from .conftest import REPO, Result, snapshot
+from .helpers import REPO, Result, program_env, snapshot
 
 COMMANDS = ["run", "add", "list", "runs", "logs", "pause", "resume", "remove", "serve"]
 
@@ -198,10 +199,6 @@ def test_run_of_a_missing_notebook_is_one_line_exit_1(
 
 @pytest.mark.slow
 def test_the_program_loads_the_notebook_runner_only_to_run_notebooks() -> None:
-    import subprocess
-
-    from .conftest import program_env
-
     code = (
         "import sys, nbsched.cli\n"
         "print(sorted(m for m in ('nbsched.runner', 'nbclient') if m in sys.modules))"

@@ -20,9 +20,9 @@ import pytest
 
 from nbsched.jobs import RunStatus
 from nbsched.stores.sqlalchemy import SQLAlchemyJobStore
-from tests.conftest import wait_for
+from tests.helpers.wait import wait_for
 
-from .conftest import Result, program_env, snapshot
+from .helpers import Result, program_env, snapshot
 
 pytestmark = pytest.mark.slow
 

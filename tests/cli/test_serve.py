@@ -19,9 +19,9 @@ from nbsched import Scheduler
 from nbsched._cli.serve import EXIT_GUARD
 from nbsched.jobs import RunStatus
 from nbsched.stores.sqlalchemy import SQLAlchemyJobStore
-from tests.conftest import wait_for
+from tests.helpers.wait import wait_for
 
-from .conftest import drop_database, program_env
+from .helpers import drop_database, program_env
 
 pytestmark = pytest.mark.slow
 

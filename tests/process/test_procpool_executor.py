@@ -16,19 +16,11 @@ from nbsched._clock import SystemClock
 from nbsched.errors import InvalidArgumentError, NotPicklableError
 from nbsched.executors.process import ProcessJobExecutor
 from nbsched.jobs import RunStatus
+from tests.helpers.processes import alive, marked, read_pids, wait_dead, wait_no_marked
+from tests.helpers.wait import wait_for
 
 from . import _jobs
-from .conftest import (
-    Recorder,
-    alive,
-    make_job,
-    make_request,
-    marked,
-    read_pids,
-    wait_dead,
-    wait_for,
-    wait_no_marked,
-)
+from ._recorder import Recorder, make_job, make_request
 
 pytestmark = pytest.mark.slow
 

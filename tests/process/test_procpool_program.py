@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import kill_marked, read_pids, wait_dead, wait_no_marked
+from tests.helpers.processes import kill_marked, read_pids, wait_dead, wait_no_marked
 
 pytestmark = pytest.mark.slow
 
