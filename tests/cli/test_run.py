@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import select
 import signal
@@ -151,7 +152,12 @@ def test_add_stores_a_notebook_job_and_prints_it(
     assert dict(job.parameters or {}) == {"day": "monday", "n": 3}
     assert job.timeout == 600 and job.next_run_time is not None
     listed = cli("list", "--db", db_url).out
-    assert "report" in listed and str(nb.resolve()) in listed
+    assert "report" in listed and "At 09:30, Monday through Friday" in listed
+    (as_json,) = json.loads(cli("list", "--db", db_url, "--json").out)["jobs"]
+    assert (as_json["kind"], as_json["target"], as_json["owner"]) == (
+        "notebook", str(nb.resolve()), None
+    )
+    assert (as_json["schedule"], as_json["timezone"]) == ("30 9 * * 1-5", "Europe/Paris")
 
 
 def test_add_defaults_the_name_to_the_notebook_and_refuses_a_taken_one(
