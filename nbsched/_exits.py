@@ -1,7 +1,7 @@
 """Process-wide exit hooks: run nbsched's cleanup once, however the process ends.
 
-What reaches Python code when a kernel (or a plain program) ends is measured in
-``research/kernel-lifecycle.md`` §1; this module hooks every path that does:
+Of the ways a kernel (or a plain program) ends, only some run Python code at all; this module
+hooks every path that does:
 
 * ``Kernel.do_shutdown``: the earliest hook of a graceful ``shutdown_request`` or restart,
   on the kernel's *control* thread. The kernel layer wraps it (``nbsched.kernel.hooks``) to
@@ -9,16 +9,16 @@ What reaches Python code when a kernel (or a plain program) ends is measured in
 * ``threading._register_atexit`` and ``atexit``: ``exit()`` in a cell (which skips
   ``do_shutdown``) and any normal interpreter exit, ``sys.exit(88)`` included. Both are
   registered *after* importing ``concurrent.futures`` and ``multiprocessing.util``, whose own
-  exit handlers join workers and can hang forever (research §1, "atexit ordering is LIFO";
-  Airflow #32706); ours run first.
+  exit handlers join workers and can hang forever (Airflow #32706): both lists run last
+  registered first, so ours run before theirs.
 * ``SIGTERM`` and ``SIGHUP`` handlers (only when installed from the main thread, which is
   where Python runs signal handlers): jupyter_client's escalation, ``docker stop``, systemd.
   They run the callbacks, then die of the same signal (or chain to the previous handler).
   They never call ``sys.exit()``: while a cell runs, IPython swallows the ``SystemExit`` and the
-  kernel keeps running (research §1).
+  kernel keeps running.
 
 SIGKILL, ``shutdown_kernel(now=True)`` and the death of the Jupyter server run no Python code
-at all; the process executor's reaper process covers those (``nbsched/_reaper.py``).
+at all; the process executor's reaper process covers those (``nbsched/executors/_reaper.py``).
 
 Callbacks run at most once each, newest first (like ``atexit``), errors are logged and
 swallowed, and :func:`run_exit_callbacks` returns within a bounded time even if a callback
@@ -45,7 +45,7 @@ __all__ = ["on_exit", "run_exit_callbacks"]
 _log = logging.getLogger(__name__)
 
 #: how long :func:`run_exit_callbacks` waits for the callbacks. jupyter_client SIGTERMs the
-#: kernel 2.5 s after a shutdown request (research §2), so stay well inside that.
+#: kernel 2.5 s after a shutdown request, so stay well inside that.
 EXIT_BUDGET = 1.5
 
 
@@ -168,7 +168,7 @@ def _install() -> None:
     with _install_lock:
         if not _atexit_installed:
             # Import the modules whose exit handlers join workers *before* registering ours:
-            # both atexit lists run LIFO, so ours then run first (research §1).
+            # both atexit lists run LIFO, so ours then run first.
             import concurrent.futures.process  # noqa: F401
             import concurrent.futures.thread  # noqa: F401
             import multiprocessing.util  # noqa: F401
@@ -218,6 +218,6 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         previous(signum, frame)
         return
     # Die of the same signal, as if we had never been here. Not sys.exit(): raised inside a
-    # running cell, IPython would catch the SystemExit and the kernel would live on (§1).
+    # running cell, IPython would catch the SystemExit and the kernel would live on.
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)

@@ -308,19 +308,11 @@ class ScheduleMagics(Magics):
         return _display.StatusView(info, self._now(), self._tz())
 
     def _panel(self, args: argparse.Namespace) -> object:
-        try:
-            from ..panel import SchedulerPanel  # optional: needs ipywidgets
-        except ImportError:
-            table = self._list(argparse.Namespace(all=False))
-            return _display.JobTable(
-                table.jobs,
-                table.last_runs,
-                table.now,
-                table.tz,
-                caption="The interactive panel is not installed yet; here is %schedule list",
-                more=table.more,
-            )
-        return SchedulerPanel(self._sched)
+        # imported here: the panel needs ipywidgets, which only this verb does (the job
+        # table stands in where it is missing)
+        from ..panel import show
+
+        return show(self._sched)
 
     def _start(self, args: argparse.Namespace) -> _display.StatusView:
         self._sched.start()

@@ -142,7 +142,7 @@ def build_parsers() -> dict[str, _Parser]:
     logs.add_argument("name", metavar="NAME", nargs="?", help="the job's name")
     logs.add_argument("-n", "--limit", metavar="N", default="5", help="how many runs (default 5)")
     verb("status", "The scheduler's state: running, healthy, store, notebook.")
-    verb("panel", "The job panel (a table until the widget panel is installed).")
+    verb("panel", "The live job panel (widgets; a table where ipywidgets is missing).")
     verb("start", "Start the scheduler (when NbschedConfig.autostart is False).")
     hlp = verb("help", "Help on %schedule or on one of its commands.")
     hlp.add_argument("topic", metavar="COMMAND", nargs="?")

@@ -66,6 +66,7 @@ from ..jobs import Job, Run, RunStatus
 from ._common import check_limit, check_retention
 from ._direct import CoreTx, DirectPath, JobStatements, Tx
 from ._filewatch import MarkerCache, watch_files
+from ._pgwatch import PgWatch, channel_name, install_notify
 from ._rows import job_to_row, row_to_job, row_to_run, run_to_row
 from ._runcounts import RunCounts, chunks
 from ._sqlsetup import (
@@ -326,6 +327,8 @@ class SQLAlchemyJobStore(JobStore):
                     check_schema(conn, self._t.meta, self.url)
                     self._metadata.create_all(conn, checkfirst=True)
                     init_meta(conn, self._t.meta)
+                    if conn.dialect.name == "postgresql":
+                        install_notify(conn, self.table_prefix, self._t.meta.name, CHANGES_KEY)
             except BaseException:
                 if self._owns_engine:
                     self._engine.dispose()  # a failed open() holds no connections
@@ -542,9 +545,14 @@ class SQLAlchemyJobStore(JobStore):
         return self._marker_cache.get(read)
 
     def watch(self, callback: Callable[[], None]) -> Callable[[], None] | None:
-        """On an SQLite file on a local file system, inotify on the database and its WAL
-        (``_filewatch``): an idle scheduler then does not wake up to poll. Elsewhere
-        (PostgreSQL, network file systems, no inotify) ``None``: the scheduler polls."""
+        """PostgreSQL: ``LISTEN`` for the notifications a trigger sends when any process
+        changes a job (``_pgwatch``). An SQLite file on a local file system: inotify on the
+        database and its WAL (``_filewatch``). Either way an idle scheduler does not wake up
+        to poll. Elsewhere (network file systems, no inotify) ``None``: the scheduler polls."""
+        if self._engine.dialect.name == "postgresql":
+            self.open()  # the trigger is made with the tables
+            pg = PgWatch(self._engine.url, channel_name(self.table_prefix), callback)
+            return pg.stop
         if not self._watched:
             return None
         # (SQLite follows a symlinked database file and puts its WAL next to the target)

@@ -29,7 +29,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psutil
 from jupyter_client.kernelspec import KernelSpecManager
@@ -324,6 +324,7 @@ class Kernels:
         notebook: str = "notebook.ipynb",
         root: Path | None = None,
         env: Mapping[str, str] | None = None,
+        stderr: IO[str] | None = None,
     ) -> KernelHarness:
         """Start a kernel and wait until it answers.
 
@@ -331,11 +332,12 @@ class Kernels:
         :param notebook: the notebook name it runs (its jobs' owner is ``root/work/notebook``)
         :param root: its directory; the same root means the same store and notebook path
         :param env: more environment variables for the kernel
+        :param stderr: where the kernel process's stderr goes (default: ours)
         """
         if root is None:
             root = Path(tempfile.mkdtemp(prefix=f"kernel-{kind}-", dir=self._base))
         km, full_env = kernel_manager(kind, root, notebook, env)
-        km.start_kernel(env=full_env, cwd=str(root / "work"))
+        km.start_kernel(env=full_env, cwd=str(root / "work"), stderr=stderr)
         try:
             harness = KernelHarness(km, kind, full_env, root)
         except BaseException:

@@ -330,7 +330,8 @@ def test_status_panel_help(ext: TestingShell) -> None:
     assert isinstance(status, StatusView)
     text = repr(status)
     assert "running" in text and OWNER in text and "job output" in text
-    assert isinstance(line(ext, "panel"), JobTable)
+    panel = line(ext, "panel")  # the live widget panel, the same one when shown again
+    assert type(panel).__name__ == "SchedulerPanel" and line(ext, "panel") is panel
     for text in ("--help", "help", "-h"):
         assert line(ext, text).text == HELP
     assert "--every" in line(ext, "add --help").text

@@ -161,6 +161,9 @@ def test_worker_setup(
     assert os.getpgid(int(facts["pid"])) != os.getpgrp()
     assert facts["marker"] == str(os.getpid())
     assert facts["sigint_ignored"] == "True" and facts["sigterm_default"] == "True"
+    # launched with SIGINT blocked (so the kernel's group SIGINT cannot kill it while it
+    # starts), it unblocks it once ignored: the job's processes get a plain signal mask
+    assert facts["blocked"] == "[]"
     assert facts["pdeathsig"] == str(int(signal.SIGKILL))
     worker = psutil.Process(int(facts["pid"]))
     assert worker.environ().get("NBSCHED_WORKER") == str(os.getpid())  # findable by tests
