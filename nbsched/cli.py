@@ -195,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
         "in the foreground, logging to stderr, until SIGTERM or Ctrl-C.",
         "  nbsched serve\n"
         "  nbsched serve --db postgresql+psycopg://nbsched@db.internal/nbsched\n"
-        "  nbsched serve --give-up-after 60     # exit 1 if the store fails for a minute",
+        "  nbsched serve --give-up-after 60     # exit 1 if the store fails for a minute\n"
+        "  NBSCHED_DASK_ADDRESS=tcp://dask:8786 nbsched serve   # also runs 'dask' jobs",
         serve_cmd.command,
     )
     _db(p)

@@ -2,7 +2,8 @@
 
 What it serves: the jobs that belong to no notebook (owner ``None``): notebook jobs added
 with ``nbsched add``, and ``"module:function"`` jobs a plain program added with
-``Scheduler(db_url)``. A notebook's own cell and function jobs stay with its kernel.
+``Scheduler(db_url)``. A notebook's own cell and function jobs stay with its kernel. Jobs
+with ``executor="dask"`` run on the Dask cluster ``$NBSCHED_DASK_ADDRESS`` names.
 
 How it ends -- never by hanging, so that systemd, a container runtime or supervisord can
 restart it (the lesson of Airflow #32706, whose scheduler hung at exit forever after its
@@ -37,6 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from .._version import __version__
+from ..abc import Executor
 from ..display import fmt_duration
 from ..errors import NbschedError, StoreError
 from ..events import Event, RunFinished, RunStarted, SchedulerFault, SchedulerRecovered
@@ -45,10 +47,13 @@ from ..scheduler import Scheduler
 from ..stores.sqlalchemy import SQLAlchemyJobStore
 from .common import EXIT_FAILURE, EXIT_OK, CliError, store_url
 
-__all__ = ["command", "GIVE_UP_AFTER", "SHUTDOWN_BUDGET", "EXIT_GUARD"]
+__all__ = ["command", "ENV_DASK_ADDRESS", "GIVE_UP_AFTER", "SHUTDOWN_BUDGET", "EXIT_GUARD"]
 
 log = logging.getLogger("nbsched.serve")
 
+#: the environment variable naming a Dask scheduler (``tcp://host:8786``): jobs with
+#: ``executor="dask"`` then run on its workers
+ENV_DASK_ADDRESS = "NBSCHED_DASK_ADDRESS"
 #: default of ``--give-up-after``: seconds the store may fail in a row before we exit
 GIVE_UP_AFTER = 300.0
 #: seconds the scheduler gets to cancel its runs and write their records at shutdown
@@ -79,6 +84,7 @@ def command(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     url = _with_timeouts(store_url(args.db))
+    executors = _executors()
     stop = threading.Event()
     signals: list[int] = []
 
@@ -86,7 +92,7 @@ def command(args: argparse.Namespace) -> int:
         signals.append(signum)
         stop.set()
 
-    scheduler = Scheduler(url, owner=None)
+    scheduler = Scheduler(url, owner=None, executors=executors)
     previous = _handle_signals(on_signal)
     reason: str | None = None
     try:
@@ -135,6 +141,25 @@ def _serve(
     log.info("nbsched %s serving the jobs of no notebook in %s", __version__,
              _shown(scheduler.store))
     return _watch(scheduler, give_up_after, stop, path, identity)
+
+
+def _executors() -> dict[str, Executor]:
+    """The executors to add to the default ones: ``"dask"`` when :data:`ENV_DASK_ADDRESS`
+    names a Dask scheduler, as in kernels.
+
+    :raises CliError: the address is set but the Dask executor cannot be loaded
+    """
+    address = os.environ.get(ENV_DASK_ADDRESS, "").strip()
+    if not address:
+        return {}
+    try:  # (distributed is an extra: imported only when asked for)
+        from ..executors.dask import DaskJobExecutor
+    except ImportError as exc:
+        raise CliError(
+            f"${ENV_DASK_ADDRESS} is set but the Dask executor cannot be loaded ({exc}); "
+            "install nbsched[dask]"
+        ) from exc
+    return {"dask": DaskJobExecutor(address)}
 
 
 def _handle_signals(handler: Callable[[int, FrameType | None], None]) -> dict[int, Any]:

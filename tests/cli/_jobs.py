@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -12,6 +13,12 @@ def say(counter: str) -> None:
     n = int(path.read_text()) + 1 if path.exists() else 1
     path.write_text(str(n))
     print(f"run number {n}")
+
+
+def where(path: str) -> None:
+    """Append the id of the process the run is in to ``path``."""
+    with open(path, "a") as f:
+        f.write(f"{os.getpid()}\n")
 
 
 def fail() -> None:

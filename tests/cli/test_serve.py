@@ -234,3 +234,38 @@ def test_serve_ends_even_when_the_interpreter_exit_hangs(
     serve.proc.send_signal(signal.SIGTERM)
     assert serve.wait(EXIT_GUARD + 10) == 0
     assert "exiting took longer than" in serve.stderr
+
+
+def test_serve_runs_dask_jobs_on_the_cluster_named_in_the_environment(
+    tmp_path: Path, served: list[Served], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    distributed = pytest.importorskip("distributed")  # in the test extra: never skips
+    from nbsched.executors.dask import DaskJobExecutor
+
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    try:
+        url = f"sqlite:///{tmp_path / 'jobs.db'}"
+        pids = tmp_path / "pids"
+        s = Scheduler(url, executors={"dask": DaskJobExecutor(cluster.scheduler_address)})
+        s.add_job("tests.cli._jobs:where", "every 1s", name="on-dask", executor="dask",
+                  args=(str(pids),))
+        s.store.close()
+        monkeypatch.setenv("NBSCHED_DASK_ADDRESS", cluster.scheduler_address)
+        serve = Served(url, tmp_path, tmp_path)
+        served.append(serve)
+        wait_for(lambda: len(lines(pids)) >= 2, timeout=60, what="two runs of the job")
+        # not in serve itself (where it would run, on a thread, without the address)
+        assert str(serve.proc.pid) not in lines(pids)
+        serve.proc.send_signal(signal.SIGTERM)
+        assert serve.wait() == 0, serve.stderr
+    finally:
+        cluster.close()
+    store = SQLAlchemyJobStore(url)
+    try:
+        runs = store.get_runs("on-dask", limit=100)
+    finally:
+        store.close()
+    assert any(r.status is RunStatus.succeeded for r in runs)
+    assert all(r.status is not RunStatus.running for r in runs)
