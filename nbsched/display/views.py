@@ -286,6 +286,7 @@ class RunLog(Displayable):
     :param tz: zone for absolute times
     :param show_output: include each run's output and error
     :param caption: a line shown above the runs
+    :param show_ids: add each run's id (what ``nbsched logs NAME --run ID`` takes)
     """
 
     runs: Sequence[Run]
@@ -293,6 +294,7 @@ class RunLog(Displayable):
     tz: tzinfo | None = None
     show_output: bool = True
     caption: str = ""
+    show_ids: bool = False
 
     @property
     def output(self) -> str:
@@ -308,22 +310,26 @@ class RunLog(Displayable):
             fmt_abs(when, self.tz),
             fmt_duration(run.duration),
             str(run.attempt) if run.attempt else "",
-        ]
+        ] + ([run.id] if self.show_ids else [])
 
     _HEAD = ("job", "status", "started", "", "took", "retry")
+
+    def _head(self) -> tuple[str, ...]:
+        return (*self._HEAD, "id") if self.show_ids else self._HEAD
 
     def _text(self) -> str:
         if not self.runs:
             return (self.caption + "\n" if self.caption else "") + "No runs yet."
         parts = [self.caption] if self.caption else []
         if not self.show_output:
-            parts.append(text_table(self._HEAD, [self._row(r) for r in self.runs]))
+            parts.append(text_table(self._head(), [self._row(r) for r in self.runs]))
             return "\n".join(parts)
         for run in self.runs:
-            name, status, rel, at, took, retry = self._row(run)
+            name, status, rel, at, took, retry = self._row(run)[:6]
             head = f"[{name}] {status}, started {rel} ({at})" if at else f"[{name}] {status}"
             head += f", took {took}" if took else ""
             head += f", retry {retry}" if retry else ""
+            head += f", run {run.id}" if self.show_ids else ""
             parts.append(head)
             body = _run_text(run)
             if body:
@@ -334,7 +340,7 @@ class RunLog(Displayable):
         if not self.runs:
             cap = f"<p>{escape(self.caption)}</p>" if self.caption else ""
             return f"{cap}<p><i>No runs yet.</i></p>"
-        head = "".join(f"<th{LEFT}>{escape(h)}</th>" for h in self._HEAD)
+        head = "".join(f"<th{LEFT}>{escape(h)}</th>" for h in self._head())
         body = []
         for run in self.runs:
             cells = [escape(c) for c in self._row(run)]
@@ -343,7 +349,7 @@ class RunLog(Displayable):
             text = _run_text(run) if self.show_output else ""
             if text:
                 body.append(
-                    f'<tr><td{LEFT}></td><td colspan="{len(self._HEAD) - 1}"{LEFT}>'
+                    f'<tr><td{LEFT}></td><td colspan="{len(self._head()) - 1}"{LEFT}>'
                     f"<pre{PRE}>{escape(text)}</pre></td></tr>"
                 )
         cap = f"<caption{LEFT}>{escape(self.caption)}</caption>" if self.caption else ""

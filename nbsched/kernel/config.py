@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ..jobs import Job
     from ..scheduler import Scheduler
 
-__all__ = ["NbschedConfig", "MEMORY_URL", "ENV_DB_URL"]
+__all__ = ["NbschedConfig", "MEMORY_URL", "ENV_DB_URL", "resolve_db_url"]
 
 #: the environment variable that overrides :attr:`NbschedConfig.db_url`
 ENV_DB_URL = "NBSCHED_DB_URL"
@@ -40,6 +40,16 @@ def default_db_url() -> str:
     """``sqlite:///<jupyter data dir>/nbsched/nbsched.db``: one store per user, shared by
     every kernel."""
     return f"sqlite:///{Path(jupyter_data_dir()) / 'nbsched' / 'nbsched.db'}"
+
+
+def resolve_db_url(configured: str = "") -> str | None:
+    """The store URL a kernel (or ``nbsched`` on the command line) uses: ``$NBSCHED_DB_URL``,
+    else ``configured``, else :func:`default_db_url`; ``None`` for an in-memory store.
+
+    :param configured: the configured URL (``NbschedConfig.db_url``), empty for none
+    """
+    url = os.environ.get(ENV_DB_URL, "").strip() or configured.strip() or default_db_url()
+    return None if url == MEMORY_URL else url
 
 
 class NbschedConfig(LoggingConfigurable):
@@ -122,11 +132,10 @@ class NbschedConfig(LoggingConfigurable):
         The environment wins (``NBSCHED_DB_URL``), then ``db_url``, then the default file,
         whose directory is created here.
         """
-        url = os.environ.get(ENV_DB_URL, "").strip() or self.db_url.strip()
-        if not url:
-            url = default_db_url()
+        url = resolve_db_url(self.db_url)
+        if url == default_db_url():
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        return None if url == MEMORY_URL else url
+        return url
 
     def build_scheduler(
         self,
