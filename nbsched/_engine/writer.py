@@ -85,6 +85,7 @@ class RunWriter:
         self._failed = False
         self._carry: dict[str, float | None] = {}  # next-run times of a failed batch
         self._open: dict[str, RunRequest] = {}  # started, not finished, not yet written
+        self._batch: dict[str, Run | RunRequest] = {}  # taken from the queue, being written
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -151,6 +152,7 @@ class RunWriter:
             # runs started one batch ago and still open are written now, as running
             carried = self._open
             items: dict[str, Run | RunRequest] = dict(carried)
+            self._batch = items  # (seen by pending_runs() while it is being written)
             self._open = {}
             fresh: list[str] = []
             for _ in range(len(queue)):
@@ -181,11 +183,13 @@ class RunWriter:
                 for item in reversed(list(items.values())):
                     queue.appendleft(item)  # (a start re-queued after its finish: harmless)
                 self._carry = nrt
+                self._batch = {}
                 if not self._failed:
                     log.warning("nbsched could not write run records (will retry): %s", exc)
                 self._failed = True
                 self._on_fault(f"writing run records failed: {exc}")
                 return False
+            self._batch = {}
             if self._failed:
                 self._failed = False
                 log.info("nbsched: writing run records works again")
@@ -229,6 +233,20 @@ class RunWriter:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         return ok
+
+    def pending_runs(self) -> list[Run]:
+        """The records not written yet, as runs (the latest state of each), read from memory
+        without waiting for a write in progress. (A record a batch is taking from the queue
+        at this very instant can be missing: a reader sees it at its next look.)"""
+        items: dict[str, Run | RunRequest] = {}
+        # (copies of the containers: taking them is atomic; the writer changes them meanwhile)
+        for source in (dict(self._open).values(), list(self._batch.values()), list(self._queue)):
+            for item in source:
+                if isinstance(item, Run):
+                    items[item.id] = item  # a finish wins over a start
+                elif item.run_id not in items:
+                    items[item.run_id] = item
+        return [i if isinstance(i, Run) else _running_record(i) for i in items.values()]
 
     @property
     def pending(self) -> int:

@@ -1,0 +1,174 @@
+"""Keeping up with a store that other processes share: loading this owner's jobs, and looking
+for changes made from outside (another kernel paused, removed or added a job).
+
+A look is cheap when nothing changed: the store's change marker (a counter on SQL stores) is
+compared with the one seen last. The marker also moves with this scheduler's own job writes,
+which are counted (:meth:`StoreSync.job_write`) so that they are not taken for another
+process's and do not make it reload every job. Looks happen on the loop thread (within
+:data:`WATCH_MIN_GAP` of a write the store reports through ``JobStore.watch``, else every
+:data:`WATCH_INTERVAL`) and on the caller's thread (``Scheduler.refresh_from_store``): one
+at a time, under :attr:`StoreSync._looking`, since each one moves the counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+
+from ..abc import Clock, JobStore
+from ..jobs import Job, RunStatus
+
+__all__ = ["WATCH_FALLBACK", "WATCH_INTERVAL", "WATCH_MIN_GAP", "StoreSync"]
+
+#: how often a shared store is checked for changes made by other processes (seconds)
+WATCH_INTERVAL = 1.0
+#: ... when the store tells us about writes itself (``JobStore.watch``): a look at least this
+#: often all the same (a safety net: inotify reports every write), and at most every
+#: WATCH_MIN_GAP while writes keep coming
+WATCH_FALLBACK = 300.0
+WATCH_MIN_GAP = 0.25
+#: how long looks in a row may find a change marker that does not match our own writes
+#: (while we keep writing jobs) before we reload every job all the same (seconds)
+BEHIND_FOR = 10.0
+
+
+class StoreSync:
+    """Loads and re-reads the jobs of ``owner``.
+
+    :param adopt: ``adopt(jobs)`` takes in the jobs read at the first load
+    :param reconcile: ``reconcile(jobs)`` makes the scheduler's jobs match ``jobs``, all of
+        the owner's jobs as the store has them now
+    :param wake_by: ``wake_by(when)`` wakes the loop by then (to look at the store)
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        clock: Clock,
+        owner: str | None,
+        adopt: Callable[[list[Job]], None],
+        reconcile: Callable[[list[Job]], None],
+        wake_by: Callable[[float], None],
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._owner = owner
+        self._adopt = adopt
+        self._reconcile = reconcile
+        self._wake_by = wake_by
+        self._looking = threading.RLock()  # one load or look at a time (a listener may look)
+        self._count_lock = threading.Lock()  # own_changes (job writes happen on any thread)
+        self.loaded = False
+        self._marker: object = None
+        self.own_changes = 0  # job writes of ours since the marker was last read
+        self._own_looked = 0  # own_changes at the last look
+        self._behind_since: float | None = None  # since when looks found it did not match
+        #: seconds between looks (``None``: the store is not shared, never look)
+        self.watch: float | None = WATCH_INTERVAL if store.is_shared else None
+        self.next_watch = 0.0
+        self._looked_at = 0.0  # the last look (clock time)
+        self._unwatch: Callable[[], None] | None = None
+
+    # ------------------------------------------------------------------ watching
+
+    def start_watch(self) -> None:
+        """Ask the store to report writes (before the first load: a change made while we
+        load is then not missed)."""
+        if self._store.is_shared:
+            self._unwatch = self._store.watch(self._store_changed)
+            self.watch = WATCH_INTERVAL if self._unwatch is None else WATCH_FALLBACK
+
+    def stop_watch(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+
+    def next_look(self) -> float | None:
+        """When the loop should wake to look (``None``: never)."""
+        return None if self.watch is None else self.next_watch
+
+    def _store_changed(self) -> None:
+        """The store saw a write (ours or another process's): look at it soon, within
+        :data:`WATCH_MIN_GAP` of the last look."""
+        due = self._looked_at + WATCH_MIN_GAP
+        if due < self.next_watch:
+            self.next_watch = due
+            self._wake_by(due)
+
+    # ------------------------------------------------------------------ own writes
+
+    @contextlib.contextmanager
+    def job_write(self) -> Iterator[None]:
+        """A job write of ours (it moves the store's change marker by one when it commits).
+        Counted *before* it commits: a look at the store between the commit and the count
+        would take the write for another process's and reload every job (the store's watch
+        makes looks come soon after writes). Not counted if it fails."""
+        with self._count_lock:
+            self.own_changes += 1
+        try:
+            yield
+        except BaseException:
+            with self._count_lock:
+                self.own_changes -= 1
+            raise
+
+    def _seen(self, own: int, marker: object) -> None:
+        """The marker read after ``own`` writes of ours were counted now accounts for them."""
+        with self._count_lock:
+            self.own_changes -= own
+        self._marker = marker
+        self._own_looked = 0
+        self._behind_since = None
+
+    # ------------------------------------------------------------------ loading and looking
+
+    def load(self) -> None:
+        """Read this owner's jobs (at start, and again after a failed start). Runs a dead
+        process left ``running`` are recorded ``crashed`` first."""
+        with self._looking:
+            store = self._store
+            store.finish_stale_runs(
+                self._owner, RunStatus.crashed,
+                "The process running it ended before the run finished", self._clock.time(),
+            )
+            own = self.own_changes  # (jobs added before the loop's first pass)
+            marker = store.change_marker()
+            self._adopt(store.get_jobs(self._owner))
+            self._seen(own, marker)
+            self.loaded = True
+
+    def due(self) -> bool:
+        return self.watch is not None and self._clock.time() >= self.next_watch
+
+    def check(self, force: bool = False) -> None:
+        """Reconcile with changes other processes made to the store (cheap when none)."""
+        with self._looking:
+            self._looked_at = now = self._clock.time()
+            self.next_watch = now + (self.watch or WATCH_INTERVAL)
+            own = self.own_changes  # (before the marker: what it counts, the marker shows)
+            marker = self._store.change_marker()
+            if not force and not self._must_reload(own, marker, now):
+                return
+            jobs = self._store.get_jobs(self._owner)
+            self._seen(own, marker)
+            self._reconcile(jobs)
+
+    def _must_reload(self, own: int, marker: object, now: float) -> bool:
+        """(``_looking`` held) Whether the marker shows a change that is not ours."""
+        if marker == self._marker:
+            return False
+        if not (isinstance(marker, int) and isinstance(self._marker, int)):
+            return True
+        changes = marker - self._marker
+        recent, self._own_looked = own - self._own_looked, own
+        if changes == own:  # every change since the last look was ours
+            self._seen(own, marker)
+            return False
+        if self._behind_since is None:
+            self._behind_since = now
+        # We wrote jobs since the last look, or the marker does not show all of our writes
+        # yet (one is being committed, or a store cached the marker briefly): the counts
+        # cannot tell. Look again next time rather than reload for nothing; once our writes
+        # pause, they agree or show that another process wrote.
+        return not ((recent or changes < own) and now - self._behind_since < BEHIND_FOR)
