@@ -8,13 +8,15 @@ for how they fit together.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
 from ._clock import SystemClock
 from ._engine.engine import Engine
-from ._engine.loop import DEFAULT_LEAD
+from ._engine.loop import DEFAULT_LEAD, Waiter
 from ._engine.resolve import Resolver, default_name, unbound_reason
 from ._exits import on_exit
 from .abc import Clock, Executor, JobStore, Trigger
@@ -34,6 +36,8 @@ __all__ = ["LastRuns", "Scheduler"]
 
 #: how long :meth:`Scheduler.run_job` waits for the run by default (seconds)
 RUN_WAIT = 300.0
+#: longest a waiting caller goes without looking for an interrupt (seconds)
+_INTERRUPT_CHECK = 0.1
 
 #: the kwargs of every job that has none (one shared dict instead of one per job; never
 #: mutated: jobs are values)
@@ -293,14 +297,17 @@ class Scheduler:
         if wait is not None and (not _number(wait) or wait < 0):
             raise InvalidArgumentError(f"wait must be None or seconds ≥ 0, got {wait!r}")
         engine = self._engine
-        run_id, waiter = engine.run_now(name)
+        waiter = Waiter()
         try:
-            finished = waiter.event.wait(wait)
-        except BaseException:  # interrupted: the run goes on, recorded; nobody waits for it
-            engine.forget_waiter(run_id, waiter)
+            run_id = engine.run_now(name, waiter)
+            finished = _wait_interruptibly(waiter.event, wait)
+        except BaseException:
+            # An interrupt (it may come while the run is being handed over, too): the run
+            # goes on and is recorded; nobody waits for it any more.
+            engine.forget_waiter(waiter)
             raise
         if not finished:
-            engine.forget_waiter(run_id, waiter)
+            engine.forget_waiter(waiter)
             if waiter.run is None:  # (it may have ended between the two)
                 raise RunStillRunningError(name, run_id, wait or 0.0)
         assert waiter.run is not None and waiter.run.id == run_id
@@ -432,6 +439,21 @@ def _make_executor(name: str, max_workers: int) -> Executor | None:
 
         return ProcessJobExecutor(max_workers)
     return None
+
+
+def _wait_interruptibly(event: threading.Event, timeout: float | None) -> bool:
+    """``event.wait(timeout)`` in short slices (real time). A SIGINT that lands just before
+    a long wait blocks is only acted on when the wait returns -- for an unbounded wait,
+    never -- so each slice ends within :data:`_INTERRUPT_CHECK` and lets it through."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        step = _INTERRUPT_CHECK
+        if deadline is not None:
+            step = min(step, deadline - time.monotonic())
+            if step <= 0:
+                return event.is_set()
+        if event.wait(step):
+            return True
 
 
 def _number(value: object) -> bool:

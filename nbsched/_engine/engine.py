@@ -333,26 +333,26 @@ class Engine:
 
     # ------------------------------------------------------------------ runs
 
-    def run_now(self, name: str) -> tuple[str, Waiter]:
-        """Start a run of ``name`` outside its schedule; the waiter is told when it ends."""
+    def run_now(self, name: str, waiter: Waiter) -> str:
+        """Start a run of ``name`` outside its schedule; ``waiter`` is told when it ends."""
         if not self.accepting:
             raise SchedulerNotRunningError(
                 "The scheduler is not running; call start() first (or %load_ext nbsched)"
             )
-        waiter = Waiter()
         loop = self.loop
         with loop.cond:
             entry = self.entry(name)
             if entry.func is None and entry.job.kind != "notebook":
                 raise TargetLookupError(unbound_reason(entry.job))
             now = self.clock.time()
-            return loop.start_run(entry, now, 0, now, waiter), waiter
+            return loop.start_run(entry, now, 0, now, waiter)
 
-    def forget_waiter(self, run_id: str, waiter: Waiter) -> None:
-        """Nobody waits for ``run_id`` any more (the run goes on and is recorded)."""
+    def forget_waiter(self, waiter: Waiter) -> None:
+        """Nobody waits with ``waiter`` any more (its run goes on and is recorded)."""
         with self.loop.cond:
-            if self.loop.waiters.get(run_id) is waiter:
-                del self.loop.waiters[run_id]
+            waiters = self.loop.waiters
+            for run_id in [r for r, w in waiters.items() if w is waiter]:
+                del waiters[run_id]
 
     def cancel_run(self, name_or_run_id: str) -> Run | None:
         loop = self.loop

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -190,6 +192,55 @@ def test_a_look_right_after_a_write_of_ours_commits_does_not_reload(
         _looks(s, clock, 1)
         assert reads == []
         assert [j.name for j in s.get_jobs()] == ["mine"]
+    finally:
+        s.shutdown()
+
+
+def test_looks_from_two_threads_at_once_keep_the_counts_right(
+    db_url: str, clock: FakeClock
+) -> None:
+    """A look happens on the loop thread and on the caller's (``refresh_from_store``): two
+    at once must not both take the same writes of ours off the count (it went negative,
+    and every later write of ours then looked like another process's: full reloads)."""
+    s = Scheduler(db_url, clock=clock, timezone="UTC")
+    s.start()
+    try:
+        sync = s._engine.sync
+        wait_for(lambda: sync.loaded, 10, "the first load")
+        _looks(s, clock, 1)
+        reads: list[int] = []
+        get_jobs, change_marker = s.store.get_jobs, s.store.change_marker
+        s.store.get_jobs = lambda *a, **k: reads.append(1) or get_jobs(*a, **k)  # type: ignore[method-assign]
+        meet = threading.Barrier(2, timeout=0.5)
+
+        class Racing(int):
+            """A marker whose comparison with the last one makes two looks meet: both have
+            read the counts before either changes them, the moment they race. (With one
+            look at a time the first gives up waiting for the second, which waits for it
+            to finish; the barrier is then broken for the second.)"""
+
+            def __sub__(self, other: int) -> int:
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    meet.wait()
+                return int(self) - int(other)
+
+        s.store.change_marker = lambda: Racing(change_marker())  # type: ignore[method-assign,assignment]
+        for round_ in range(3):
+            s.add_job(record_call, "every 1h", name=f"mine-{round_}")
+            meet.reset()
+            lookers = [threading.Thread(target=sync.check) for _ in range(2)]
+            for looker in lookers:
+                looker.start()
+            for looker in lookers:
+                looker.join(10)
+            assert sync.own_changes == 0
+        s.store.change_marker = change_marker  # type: ignore[method-assign]
+        s.add_job(record_call, "every 1h", name="mine-last")
+        _looks(s, clock, 2)
+        clock.advance(sync_module.BEHIND_FOR)  # long enough for a mismatch to force a reload
+        _looks(s, clock, 2)
+        assert reads == []
+        assert sync.own_changes == 0
     finally:
         s.shutdown()
 
