@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import heapq
 import logging
-import pickle
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, tzinfo
 from typing import Any
@@ -45,7 +44,6 @@ from ..events import (
 )
 from ..executors import capture as _capture
 from ..jobs import Job, Run, RunStatus
-from ..triggers.registry import BrokenTrigger
 from .history import RunHistory
 from .listeners import Faults, Listeners
 from .loop import MAX_ABANDONED, Entry, Loop, Waiter
@@ -97,7 +95,10 @@ class Engine:
             clock, tz, self.writer, self.listeners, self.faults, lead,
             self._before_pass, self._next_look, self._stop_abandoned,
         )
-        self.sync = StoreSync(store, clock, owner, self._adopt_all, self._reconcile, loop.wake_by)
+        self.sync = StoreSync(
+            store, clock, owner, loop, self.targets.resolve, self._executor_of,
+            self.listeners.emit,
+        )
         self.history = RunHistory(store, self.writer, owner)
         self.running = False
         #: jobs the engine paused itself, and why (runs abandoned in threads)
@@ -197,6 +198,13 @@ class Engine:
         if self.running:
             made.start(self.clock, self.loop.on_started, self.loop.on_finished)
         return made
+
+    def _executor_of(self, job: Job) -> Executor:
+        """The executor of a stored job (the thread pool if its own is unknown here)."""
+        try:
+            return self.executor(job.executor)
+        except InvalidArgumentError:
+            return self._executors["thread"]
 
     # ------------------------------------------------------------------ jobs
 
@@ -400,74 +408,6 @@ class Engine:
                 self.faults.set("store", f"storing the pause of {job.name!r} failed: {exc}")
             self.listeners.emit(JobPaused(timestamp=self.clock.time(), job_name=job.name))
 
-    # ------------------------------------------------------------------ store sync
-
-    def _adopt_all(self, jobs: Sequence[Job]) -> None:
-        with self.loop.cond:
-            for job in jobs:
-                if job.name not in self.loop.entries:
-                    self._adopt(job)
-
-    def _adopt(self, job: Job) -> Entry:
-        """Create the entry of a job read from the store (lock held)."""
-        try:
-            executor = self.executor(job.executor)
-        except InvalidArgumentError:
-            executor = self._executors["thread"]
-        func = None if job.kind == "notebook" else self.targets.resolve(job)
-        entry = Entry(job, func, executor)
-        loop = self.loop
-        loop.entries[job.name] = entry
-        if func is None and job.kind != "notebook":
-            loop.unbound.add(job.name)
-        if isinstance(job.trigger, BrokenTrigger):
-            # Part of the stored job could not be read (see the trigger's reason): keep it
-            # listed so it can be fixed or removed, but never fire it with half its state.
-            log.warning("nbsched: job %r is not scheduled: %s", job.name, job.trigger.reason)
-        elif not job.paused and job.next_ts is not None:
-            entry.next_ts = job.next_ts
-            if func is not None or job.kind == "notebook":
-                loop.push(entry, entry.next_ts)
-        return entry
-
-    def _reconcile(self, found: Sequence[Job]) -> None:
-        """Make this owner's jobs what the store has (another process changed them)."""
-        jobs = {job.name: job for job in found}
-        events: list[Event] = []
-        now = self.clock.time()
-        loop = self.loop
-        with loop.cond:
-            entries = loop.entries
-            for name in [n for n in entries if n not in jobs]:
-                entries.pop(name)
-                loop.unbound.discard(name)
-                events.append(JobRemoved(timestamp=now, job_name=name))
-            for name, job in jobs.items():
-                entry = entries.get(name)
-                if entry is None:
-                    self._adopt(job)
-                    events.append(JobAdded(timestamp=now, job_name=name, job=job))
-                    continue
-                if _definition(job) == _definition(entry.job):
-                    continue
-                was_paused = entry.job.paused
-                entry.job = job
-                if job.paused:
-                    entry.next_ts = None
-                    events.append(JobPaused(timestamp=now, job_name=name))
-                else:
-                    nrt = job.next_ts
-                    if nrt is None or was_paused and nrt <= now:
-                        nrt = job.trigger.next_fire_ts(now)
-                    loop.schedule(entry, nrt)
-                    events.append(
-                        JobResumed(timestamp=now, job_name=name)
-                        if was_paused
-                        else JobUpdated(timestamp=now, job_name=name, job=job)
-                    )
-        for event in events:
-            self.listeners.emit(event)
-
     # ------------------------------------------------------------------ status
 
     def status(self) -> dict[str, Any]:
@@ -498,18 +438,4 @@ class Engine:
                 "owner": self.owner,
                 "timezone": str(self.tz),
             }
-
-
-def _definition(job: Job) -> tuple[Any, ...]:
-    """What a job *is*, leaving out its next run time: two equal definitions mean nothing
-    changed. Arguments are compared pickled, since user objects rarely define ``==``."""
-    try:
-        arguments: object = pickle.dumps((job.args, dict(job.kwargs)), protocol=5)
-    except Exception:
-        arguments = repr((job.args, job.kwargs))
-    return (
-        job.kind, job.target, job.trigger, job.executor, arguments, job.timeout,
-        job.max_instances, job.coalesce, job.misfire_grace_time, job.retries, job.retry_delay,
-        job.paused, job.parameters, job.owner,
-    )
 

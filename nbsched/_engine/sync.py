@@ -1,7 +1,8 @@
 """Keeping up with a store that other processes share: loading this owner's jobs, and looking
 for changes made from outside (another kernel paused, removed or added a job).
 
-A look is cheap when nothing changed: the store's change marker (a counter on SQL stores) is
+Changes found are applied to the loop's entries here: jobs added, removed, paused, resumed
+or redefined by another process. A look is cheap when nothing changed: the store's change marker (a counter on SQL stores) is
 compared with the one seen last. The marker also moves with this scheduler's own job writes,
 which are counted (:meth:`StoreSync.job_write`) so that they are not taken for another
 process's and do not make it reload every job. Looks happen on the loop thread (within
@@ -13,13 +14,21 @@ at a time, under :attr:`StoreSync._looking`, since each one moves the counts.
 from __future__ import annotations
 
 import contextlib
+import logging
+import pickle
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
-from ..abc import Clock, JobStore
+from ..abc import Clock, Executor, JobStore
+from ..events import Event, JobAdded, JobPaused, JobRemoved, JobResumed, JobUpdated
 from ..jobs import Job, RunStatus
+from ..triggers.registry import BrokenTrigger
+from .loop import Entry, Loop
 
 __all__ = ["WATCH_FALLBACK", "WATCH_INTERVAL", "WATCH_MIN_GAP", "StoreSync"]
+
+log = logging.getLogger("nbsched")
 
 #: how often a shared store is checked for changes made by other processes (seconds)
 WATCH_INTERVAL = 1.0
@@ -34,12 +43,11 @@ BEHIND_FOR = 10.0
 
 
 class StoreSync:
-    """Loads and re-reads the jobs of ``owner``.
+    """Loads and re-reads the jobs of ``owner`` into ``loop``.
 
-    :param adopt: ``adopt(jobs)`` takes in the jobs read at the first load
-    :param reconcile: ``reconcile(jobs)`` makes the scheduler's jobs match ``jobs``, all of
-        the owner's jobs as the store has them now
-    :param wake_by: ``wake_by(when)`` wakes the loop by then (to look at the store)
+    :param resolve: finds the callable of a stored job (``None``: unbound for now)
+    :param executor_of: the executor a stored job runs on
+    :param emit: publishes the events of changes found
     """
 
     def __init__(
@@ -47,16 +55,18 @@ class StoreSync:
         store: JobStore,
         clock: Clock,
         owner: str | None,
-        adopt: Callable[[list[Job]], None],
-        reconcile: Callable[[list[Job]], None],
-        wake_by: Callable[[float], None],
+        loop: Loop,
+        resolve: Callable[[Job], Callable[..., Any] | None],
+        executor_of: Callable[[Job], Executor],
+        emit: Callable[[Event], None],
     ) -> None:
         self._store = store
         self._clock = clock
         self._owner = owner
-        self._adopt = adopt
-        self._reconcile = reconcile
-        self._wake_by = wake_by
+        self._loop = loop
+        self._resolve = resolve
+        self._executor_of = executor_of
+        self._emit = emit
         self._looking = threading.RLock()  # one load or look at a time (a listener may look)
         self._count_lock = threading.Lock()  # own_changes (job writes happen on any thread)
         self.loaded = False
@@ -94,7 +104,7 @@ class StoreSync:
         due = self._looked_at + WATCH_MIN_GAP
         if due < self.next_watch:
             self.next_watch = due
-            self._wake_by(due)
+            self._loop.wake_by(due)
 
     # ------------------------------------------------------------------ own writes
 
@@ -134,7 +144,7 @@ class StoreSync:
             )
             own = self.own_changes  # (jobs added before the loop's first pass)
             marker = store.change_marker()
-            self._adopt(store.get_jobs(self._owner))
+            self._adopt_all(store.get_jobs(self._owner))
             self._seen(own, marker)
             self.loaded = True
 
@@ -172,3 +182,82 @@ class StoreSync:
         # cannot tell. Look again next time rather than reload for nothing; once our writes
         # pause, they agree or show that another process wrote.
         return not ((recent or changes < own) and now - self._behind_since < BEHIND_FOR)
+
+    # ------------------------------------------------------------------ applying
+
+    def _adopt_all(self, jobs: Sequence[Job]) -> None:
+        with self._loop.cond:
+            for job in jobs:
+                if job.name not in self._loop.entries:
+                    self._adopt(job)
+
+    def _adopt(self, job: Job) -> Entry:
+        """Create the entry of a job read from the store (lock held)."""
+        func = None if job.kind == "notebook" else self._resolve(job)
+        entry = Entry(job, func, self._executor_of(job))
+        loop = self._loop
+        loop.entries[job.name] = entry
+        if func is None and job.kind != "notebook":
+            loop.unbound.add(job.name)
+        if isinstance(job.trigger, BrokenTrigger):
+            # Part of the stored job could not be read (see the trigger's reason): keep it
+            # listed so it can be fixed or removed, but never fire it with half its state.
+            log.warning("nbsched: job %r is not scheduled: %s", job.name, job.trigger.reason)
+        elif not job.paused and job.next_ts is not None:
+            entry.next_ts = job.next_ts
+            if func is not None or job.kind == "notebook":
+                loop.push(entry, entry.next_ts)
+        return entry
+
+    def _reconcile(self, found: Sequence[Job]) -> None:
+        """Make this owner's jobs what the store has (another process changed them)."""
+        jobs = {job.name: job for job in found}
+        events: list[Event] = []
+        now = self._clock.time()
+        loop = self._loop
+        with loop.cond:
+            entries = loop.entries
+            for name in [n for n in entries if n not in jobs]:
+                entries.pop(name)
+                loop.unbound.discard(name)
+                events.append(JobRemoved(timestamp=now, job_name=name))
+            for name, job in jobs.items():
+                entry = entries.get(name)
+                if entry is None:
+                    self._adopt(job)
+                    events.append(JobAdded(timestamp=now, job_name=name, job=job))
+                    continue
+                if _definition(job) == _definition(entry.job):
+                    continue
+                was_paused = entry.job.paused
+                entry.job = job
+                if job.paused:
+                    entry.next_ts = None
+                    events.append(JobPaused(timestamp=now, job_name=name))
+                else:
+                    nrt = job.next_ts
+                    if nrt is None or was_paused and nrt <= now:
+                        nrt = job.trigger.next_fire_ts(now)
+                    loop.schedule(entry, nrt)
+                    events.append(
+                        JobResumed(timestamp=now, job_name=name)
+                        if was_paused
+                        else JobUpdated(timestamp=now, job_name=name, job=job)
+                    )
+        for event in events:
+            self._emit(event)
+
+
+def _definition(job: Job) -> tuple[Any, ...]:
+    """What a job *is*, leaving out its next run time: two equal definitions mean nothing
+    changed. Arguments are compared pickled, since user objects rarely define ``==``."""
+    try:
+        arguments: object = pickle.dumps((job.args, dict(job.kwargs)), protocol=5)
+    except Exception:
+        arguments = repr((job.args, job.kwargs))
+    return (
+        job.kind, job.target, job.trigger, job.executor, arguments, job.timeout,
+        job.max_instances, job.coalesce, job.misfire_grace_time, job.retries, job.retry_delay,
+        job.paused, job.parameters, job.owner,
+    )
+
