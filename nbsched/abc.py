@@ -156,9 +156,10 @@ class JobStore(ABC):
     def last_runs(
         self, job_names: Sequence[str] | None = None, *, owner: Any = ALL_OWNERS
     ) -> dict[str, Run]:
-        """The newest run (in :meth:`get_runs` order) of each job named in ``job_names``, or
-        of every job of ``owner`` when ``job_names`` is ``None``, in one query: what a job
-        list shows next to each job. Jobs without runs are left out."""
+        """The newest run (in :meth:`get_runs` order) of each stored job named in
+        ``job_names`` (and of ``owner``), or of every job of ``owner`` when ``job_names`` is
+        ``None``, in one query: what a job list shows next to each job. Names of jobs not
+        in the store, and jobs without runs, are left out."""
 
     @abstractmethod
     def finish_stale_runs(self, owner: Any, status: RunStatus, error: str, now: float) -> int:

@@ -113,7 +113,7 @@ class Scheduler:
             store = _make_store(db_url, retention)
         elif not isinstance(store, JobStore):
             raise InvalidArgumentError(f"store must be an nbsched.abc.JobStore, got {store!r}")
-        clock = clock or SystemClock()
+        self._clock = clock = clock or SystemClock()
         self._tz = resolve_zone(timezone)
         self.owner = owner
         self.max_workers = max_workers
@@ -171,6 +171,11 @@ class Scheduler:
         return self._engine.store
 
     @property
+    def clock(self) -> Clock:
+        """The source of time of this scheduler (what "now" is for its schedules)."""
+        return self._clock
+
+    @property
     def timezone(self) -> tzinfo:
         """Zone used for schedule strings without an explicit one, and for display."""
         return self._tz
@@ -223,7 +228,7 @@ class Scheduler:
         _check_name(name)
         executor_obj = engine.executor(executor)
         trig = self._trigger(trigger)
-        anchor = datetime.fromtimestamp(engine.clock.time(), self._tz)
+        anchor = datetime.fromtimestamp(self._clock.time(), self._tz)
         # "now" as the datetime says it (microseconds): an interval anchored at a rounded-up
         # "now" would otherwise see its own start as still ahead and fire at once.
         now = anchor.timestamp()
