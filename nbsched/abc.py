@@ -6,9 +6,9 @@
 * :class:`Clock` -- *what time it is*: the only way time enters the core, so tests can use a
   fake clock instead of sleeping.
 
-The scheduler's engine (``_engine/``) is written against these classes only: it constructs
-the default store and thread pool by class, and uses every store and executor through the
-methods below.
+The scheduler (``scheduler.py`` and its engine, ``_engine/``) uses every store and executor
+through these classes only; the defaults (the memory or SQL store, the thread and process
+pools) are the only ones it names, to build them.
 """
 
 from __future__ import annotations

@@ -200,8 +200,8 @@ def test_looks_from_two_threads_at_once_keep_the_counts_right(
     db_url: str, clock: FakeClock
 ) -> None:
     """A look happens on the loop thread and on the caller's (``refresh_from_store``): two
-    at once must not both take the same writes of ours off the count (it went negative,
-    and every later write of ours then looked like another process's: full reloads)."""
+    at once must not both take the same writes of ours off the count (a negative count
+    makes later writes of ours look like another process's: full reloads)."""
     s = Scheduler(db_url, clock=clock, timezone="UTC")
     s.start()
     try:
