@@ -16,7 +16,8 @@ from typing import Any
 
 from ._clock import SystemClock
 from ._engine.engine import Engine
-from ._engine.loop import DEFAULT_LEAD, Waiter
+from ._engine.entry import Waiter
+from ._engine.loop import DEFAULT_LEAD
 from ._engine.resolve import Resolver, default_name, unbound_reason
 from ._exits import on_exit
 from .abc import Clock, Executor, JobStore, Trigger

@@ -44,9 +44,10 @@ from ..events import (
 )
 from ..executors import capture as _capture
 from ..jobs import Job, Run, RunStatus
+from .entry import Entry, Waiter
 from .history import RunHistory
 from .listeners import Faults, Listeners
-from .loop import MAX_ABANDONED, Entry, Loop, Waiter
+from .loop import MAX_ABANDONED, Loop
 from .resolve import Resolver, Targets, unbound_reason
 from .sync import StoreSync
 from .writer import RunWriter
@@ -121,7 +122,7 @@ class Engine:
         except Exception as exc:  # e.g. the database is locked: the loop retries
             self.faults.set("store", f"loading jobs failed: {exc}")
         for executor in list(self._executors.values()):
-            executor.start(self.clock, loop.on_started, loop.on_finished)
+            executor.start(self.clock, loop.runs.on_started, loop.runs.on_finished)
         _capture.install()
         self.writer.start()
         loop.start()
@@ -140,7 +141,7 @@ class Engine:
         with loop.cond:
             leftovers = list(loop.inflight)
         for run_id in leftovers:  # an executor that broke its contract: still record it
-            loop.record_cancelled(run_id)
+            loop.runs.record_cancelled(run_id)
         self.writer.stop(max(0.1, deadline - time.monotonic()))
         self.sync.stop_watch()
         _capture.uninstall()
@@ -196,7 +197,7 @@ class Engine:
             )
         self._executors[name] = made
         if self.running:
-            made.start(self.clock, self.loop.on_started, self.loop.on_finished)
+            made.start(self.clock, self.loop.runs.on_started, self.loop.runs.on_finished)
         return made
 
     def _executor_of(self, job: Job) -> Executor:

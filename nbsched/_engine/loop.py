@@ -11,7 +11,8 @@ batches through the run writer.
 
 ``cond`` guards all of this state. API methods take it briefly; the loop holds it while it
 dispatches a chunk of due fires, then releases it so that finishing workers are not starved
-during a large burst. Executors call :meth:`Loop.on_finished` from their own threads.
+during a large burst. Executors report runs to :class:`~.runs.InFlight` from their own
+threads; the loop settles them on its next pass.
 
 Faults: anything a pass raises (a store that is down, a trigger that blows up) is logged,
 shown by ``Scheduler.status()`` and retried with backoff: the loop never dies with the
@@ -25,19 +26,19 @@ import itertools
 import logging
 import os
 import threading
-from collections import deque
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from functools import lru_cache
-from typing import Any
 
 from ..abc import Clock, Executor, RunRequest
-from ..events import Event, RunFinished, RunStarted
-from ..jobs import Job, Run, RunStatus
-from .listeners import Faults, Listeners, call
+from ..events import Event, RunFinished
+from ..jobs import Run, RunStatus
+from .entry import Entry, Waiter
+from .listeners import Faults, Listeners
+from .runs import RETRYABLE, InFlight
 from .writer import RunWriter
 
-__all__ = ["DEFAULT_LEAD", "MAX_ABANDONED", "Entry", "Loop", "Waiter"]
+__all__ = ["DEFAULT_LEAD", "MAX_ABANDONED", "Loop"]
 
 log = logging.getLogger("nbsched")
 
@@ -54,37 +55,6 @@ _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
 #: runs of one job abandoned by their executor (timed out or cancelled, body still running in
 #: a thread that cannot be stopped) after which the job is paused instead of fired again
 MAX_ABANDONED = 3
-
-_RETRYABLE = frozenset({RunStatus.failed, RunStatus.timed_out, RunStatus.crashed})
-
-
-class Entry:
-    """Scheduling state of one job (guarded by ``Loop.cond``)."""
-
-    __slots__ = ("job", "func", "next_ts", "running", "executor", "early_until", "abandoning")
-
-    def __init__(self, job: Job, func: Callable[..., Any] | None, executor: Executor) -> None:
-        self.job = job
-        self.func = func
-        self.next_ts: float | None = None
-        self.running = 0
-        self.executor = executor
-        #: the fire time of a run handed over early; the store keeps it as the job's next
-        #: run time until then (see Loop.take_next_run_times)
-        self.early_until = 0.0
-        #: a run of this job was stopped (timeout, cancel): its executor may have abandoned
-        #: it still running, so fires ask it how many are left (see MAX_ABANDONED)
-        self.abandoning = False
-
-
-class Waiter:
-    """Someone waiting for one run to end (``run_job``, ``cancel_run``)."""
-
-    __slots__ = ("event", "run")
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.run: Run | None = None
 
 
 @lru_cache(maxsize=1024)
@@ -136,16 +106,12 @@ class Loop:
         # Retries: (due_ts, seq, name, attempt, scheduled_ts)
         self._retries: list[tuple[float, int, str, int, float]] = []
         self._timeouts: list[tuple[float, str]] = []  # (deadline, run_id)
-        self.inflight: dict[str, Entry] = {}
-        self.waiters: dict[str, Waiter] = {}
-        # Runs that finished, for the loop to settle (in-flight counts, retries): workers only
-        # append here, so finishing a run never waits for the loop's lock. The items are
-        # (run_id, status value, attempt, scheduled_ts, finished_ts): strings and numbers
-        # only, which the garbage collector stops tracking. They may wait for the loop's next
-        # pass for a while; tracked objects would pile up in its oldest generation and bring
-        # on full collections, which stall every thread for milliseconds in a busy second.
-        self._done: deque[tuple[str, str, int, float, float]] = deque()
-        self._finishing: dict[str, Entry] = {}  # run_id -> entry, until settled
+        self.runs = runs = InFlight(clock, writer, listeners, self.cond, self.entries)
+        # (the same containers, named here too: dispatch and settling use them all the time)
+        self.inflight = runs.inflight
+        self.waiters = runs.waiters
+        self._done = runs.done
+        self._finishing = runs.finishing
         self.nrt_dirty: dict[str, float | None] = {}
         self._seq = itertools.count()
         self._run_prefix = os.urandom(5).hex() + "-"
@@ -457,71 +423,7 @@ class Loop:
                 self.nrt_dirty = later
         return dirty
 
-    # ------------------------------------------------------------------ executor callbacks
-
-    def on_started(self, request: RunRequest) -> str | None:
-        if request.not_before is not None:
-            # Handed over early: its job may have been paused or removed since (lock-free
-            # reads; the API methods change these under the lock before they return).
-            entry = self.inflight.get(request.run_id)
-            if entry is not None:
-                if self.entries.get(request.job_name) is not entry:
-                    return "Cancelled: the job was removed or replaced before this fire time"
-                if entry.job.paused:
-                    return "Cancelled: the job was paused before this fire time"
-        callbacks = self._callbacks(RunStarted)
-        if callbacks:
-            event = RunStarted(
-                timestamp=request.started_ts or self.clock.time(),
-                job_name=request.job_name,
-                run_id=request.run_id,
-                scheduled_ts=request.scheduled_ts,
-            )
-            for callback in callbacks:
-                call(callback, event)
-        return None
-
-    def on_finished(
-        self, request: RunRequest, status: RunStatus, output: str, error: str | None,
-        finished_ts: float,
-    ) -> None:
-        run = Run(
-            id=request.run_id,
-            job_name=request.job_name,
-            status=status,
-            scheduled_ts=request.scheduled_ts,
-            started_ts=request.started_ts,
-            finished_ts=finished_ts,
-            output=output,
-            error=error,
-            attempt=request.attempt,
-            owner=request.owner,
-        )
-        self._writer.finished(run)
-        # No lock here: dict.pop and deque.append are atomic, and the loop thread settles the
-        # bookkeeping before its next dispatch. With thousands of runs a second, workers that
-        # queued for the loop's lock after every run were the bottleneck.
-        run_id = request.run_id
-        entry = self.inflight.pop(run_id, None)
-        waiter = self.waiters.pop(run_id, None)
-        if entry is not None:
-            self._finishing[run_id] = entry
-            self._done.append(  # (_value_: the plain str; .value is a slow property)
-                (run_id, status._value_, request.attempt, request.scheduled_ts, finished_ts)
-            )
-            if status in _RETRYABLE and request.attempt < entry.job.retries:
-                with self.cond:  # the loop may be asleep: it has a retry to schedule
-                    self.cond.notify()
-        if status is not RunStatus.succeeded:
-            log.info("nbsched: run of %r %s", request.job_name, status.value)
-        if waiter is not None:
-            waiter.run = run
-            waiter.event.set()
-        callbacks = self._callbacks(RunFinished)
-        if callbacks:
-            event = RunFinished(timestamp=finished_ts, job_name=request.job_name, run=run)
-            for callback in callbacks:
-                call(callback, event)
+    # ------------------------------------------------------------------ finished runs
 
     def _settle_finished(self) -> None:
         """Account for finished runs (loop thread, lock held): in-flight counts, retries."""
@@ -532,7 +434,7 @@ class Loop:
             entry.running -= 1
             job = entry.job
             if (
-                status in _RETRYABLE
+                status in RETRYABLE
                 and attempt < job.retries
                 and not self.stopping
                 and self.entries.get(job.name) is entry
@@ -544,15 +446,3 @@ class Loop:
                         attempt + 1, scheduled_ts,
                     ),
                 )
-
-    def record_cancelled(self, run_id: str) -> None:
-        """Record a run an executor never reported (it broke its contract) at shutdown."""
-        with self.cond:
-            entry = self.inflight.get(run_id)
-        if entry is None:
-            return
-        now = self.clock.time()
-        request = RunRequest(
-            run_id, entry.job.name, None, entry.job.target, (), {}, now, None, 0, entry.job.owner,
-        )
-        self.on_finished(request, RunStatus.cancelled, "", "the scheduler shut down", now)

@@ -24,7 +24,8 @@ from ..abc import Clock, Executor, JobStore
 from ..events import Event, JobAdded, JobPaused, JobRemoved, JobResumed, JobUpdated
 from ..jobs import Job, RunStatus
 from ..triggers.registry import BrokenTrigger
-from .loop import Entry, Loop
+from .entry import Entry
+from .loop import Loop
 
 __all__ = ["WATCH_FALLBACK", "WATCH_INTERVAL", "WATCH_MIN_GAP", "StoreSync"]
 
@@ -123,6 +124,14 @@ class StoreSync:
                 self.own_changes -= 1
             raise
 
+    def _own_and_marker(self) -> tuple[int, object]:
+        """Our write count and the store's marker, read with no write of ours counted in
+        between. A write is counted before it commits, so every write of ours the marker
+        shows is in the count; the count may be ahead (writes not committed yet), never
+        behind -- which is what lets a look tell our writes from another process's."""
+        with self._count_lock:
+            return self.own_changes, self._store.change_marker()
+
     def _seen(self, own: int, marker: object) -> None:
         """The marker read after ``own`` writes of ours were counted now accounts for them."""
         with self._count_lock:
@@ -142,8 +151,7 @@ class StoreSync:
                 self._owner, RunStatus.crashed,
                 "The process running it ended before the run finished", self._clock.time(),
             )
-            own = self.own_changes  # (jobs added before the loop's first pass)
-            marker = store.change_marker()
+            own, marker = self._own_and_marker()  # (jobs added before the first pass)
             self._adopt_all(store.get_jobs(self._owner))
             self._seen(own, marker)
             self.loaded = True
@@ -156,8 +164,7 @@ class StoreSync:
         with self._looking:
             self._looked_at = now = self._clock.time()
             self.next_watch = now + (self.watch or WATCH_INTERVAL)
-            own = self.own_changes  # (before the marker: what it counts, the marker shows)
-            marker = self._store.change_marker()
+            own, marker = self._own_and_marker()
             if not force and not self._must_reload(own, marker, now):
                 return
             jobs = self._store.get_jobs(self._owner)

@@ -52,6 +52,16 @@ def _running_record(req: RunRequest) -> Run:
     )
 
 
+def _before_its_time(req: RunRequest, now: float | None) -> bool:
+    """Handed over ahead of its fire time, which has not come: nothing runs yet."""
+    return (
+        now is not None
+        and req.started_ts is None
+        and req.not_before is not None
+        and req.not_before > now
+    )
+
+
 class RunWriter:
     """Batches run records and next-run-time updates into few store transactions.
 
@@ -205,12 +215,7 @@ class RunWriter:
         now = self._clock.time()
         for run_id in candidates:
             item = items.get(run_id)
-            if (
-                isinstance(item, RunRequest)
-                and item.started_ts is None
-                and item.not_before is not None
-                and item.not_before > now
-            ):
+            if isinstance(item, RunRequest) and _before_its_time(item, now):
                 self._open[run_id] = item
                 del items[run_id]
 
@@ -246,9 +251,14 @@ class RunWriter:
                     items[item.id] = item  # a finish wins over a start
                 elif item.run_id not in items:
                     items[item.run_id] = item
-        return [i if isinstance(i, Run) else _running_record(i) for i in items.values()]
+        now = None if self._clock is None else self._clock.time()
+        return [
+            i if isinstance(i, Run) else _running_record(i)
+            for i in items.values()
+            if isinstance(i, Run) or not _before_its_time(i, now)
+        ]
 
     @property
     def pending(self) -> int:
-        """Records not written yet."""
-        return len(self._queue) + len(self._open)
+        """Records not written yet (a batch being written counts until it is)."""
+        return len(self._queue) + len(self._open) + len(self._batch)
