@@ -207,6 +207,9 @@ class Scheduler:
         # Fire times: (ts, name). An item is stale, and skipped when popped, unless it is the
         # entry's current next_ts. Kept to two fields: with 10k jobs every byte counts.
         self._heap: list[tuple[float, str]] = []
+        # Fire times of jobs whose executor wants them early (Executor.lead), by hand-over
+        # time: (ts - lead, ts, name); stale like the heap's items unless ts is next_ts
+        self._lead_heap: list[tuple[float, float, str]] = []
         # Retries: (due_ts, seq, name, attempt, scheduled_ts)
         self._retries: list[tuple[float, int, str, int, float]] = []
         self._timeouts: list[tuple[float, str]] = []  # (deadline, run_id)
@@ -281,7 +284,7 @@ class Scheduler:
         except Exception as exc:  # e.g. the database is locked: the loop retries
             self._set_fault("store", f"loading jobs failed: {exc}")
         for executor in list(self._executors.values()):
-            executor.start(self._clock, self._on_started, self._on_finished)
+            self._start_executor(executor)
         _capture.install()
         self._writer.start()
         self._thread = threading.Thread(target=self._loop, name="nbsched-loop", daemon=True)
@@ -391,6 +394,8 @@ class Scheduler:
         if parameters is not None and not isinstance(parameters, Mapping):
             raise InvalidArgumentError(f"parameters must be a mapping, got {parameters!r}")
         kind, ref, func = self._target(target)
+        if kind == "notebook" and executor == "thread":  # the default: implied by .ipynb
+            executor = "notebook"
         if name is None:
             name = _default_name(kind, ref)
         _check_name(name)
@@ -750,6 +755,8 @@ class Scheduler:
             times.append(self._heap[0][0] - self._lead)
         if self._held:
             times.append(min(ts for ts, _ in self._held))
+        if self._lead_heap:
+            times.append(self._lead_heap[0][0])
         if self._retries:
             times.append(self._retries[0][0])
         if self._timeouts:
@@ -784,6 +791,8 @@ class Scheduler:
                 continue
             count += 1
             self._fire(entry, due, now, events)
+        if self._lead_heap:
+            count += self._dispatch_early(now, limit, events)
         retries = self._retries
         while retries and retries[0][0] <= now and count < _CHUNK:
             _, _, name, attempt, scheduled = heapq.heappop(retries)
@@ -792,6 +801,26 @@ class Scheduler:
                 continue
             count += 1
             self._start_run(entry, scheduled, attempt, now)
+        return count
+
+    def _dispatch_early(self, now: float, limit: float, events: list[Event]) -> int:
+        """Hand over the runs of executors that want them long before their fire time
+        (``Executor.lead``: a notebook kernel starts before it), when nothing stands in the
+        way; the others wait in the main heap for the usual time. Lock held."""
+        count = 0
+        lead_heap, entries = self._lead_heap, self._entries
+        while lead_heap and lead_heap[0][0] <= now:
+            _, due, name = heapq.heappop(lead_heap)
+            entry = entries.get(name)
+            if (
+                entry is None or entry.next_ts != due or entry.job.paused or due <= limit
+                or (entry.func is None and entry.job.kind != "notebook")
+                or entry.running >= entry.job.options.max_instances
+                or not entry.executor.accepts_early
+            ):
+                continue  # stale, or left to the main heap
+            count += 1
+            self._fire(entry, due, now, events)
         return count
 
     def _fire(self, entry: _Entry, ts: float, now: float, events: list[Event]) -> None:
@@ -845,6 +874,8 @@ class Scheduler:
             run_id, job.name, entry.func, job.target, options.args, options.kwargs,
             scheduled, options.timeout, attempt, options.owner,
         )
+        if options.parameters is not None:
+            request.parameters = options.parameters
         if scheduled > now:  # handed over early: the executor waits for the fire time
             request.not_before = entry.early_until = scheduled
             if scheduled > self._early_until:
@@ -902,6 +933,10 @@ class Scheduler:
 
     def _push(self, entry: _Entry, ts: float) -> None:
         heapq.heappush(self._heap, (ts, entry.job.name))
+        lead = entry.executor.lead
+        if lead > self._lead:  # (notebook runs: see _dispatch_early)
+            heapq.heappush(self._lead_heap, (ts - lead, ts, entry.job.name))
+            ts -= lead
         if self._wake_at is None or ts < self._wake_at:
             self._cond.notify()
 
@@ -944,6 +979,7 @@ class Scheduler:
             error=error,
             attempt=request.attempt,
             owner=request.owner,
+            output_path=request.output_path,
         )
         self._writer.finished(run)
         # No lock here: dict.pop and deque.append are atomic, and the loop thread settles the
@@ -1223,14 +1259,23 @@ class Scheduler:
             from .executors.process import ProcessJobExecutor
 
             executor = ProcessJobExecutor(self.max_workers)
-            self._executors[name] = executor
-            if self._running:
-                executor.start(self._clock, self._on_started, self._on_finished)
-            return executor
-        known = sorted({*self._executors, "process"})
-        raise InvalidArgumentError(
-            f"Unknown executor {name!r}{did_you_mean(name, known)}; choose one of {known}"
-        )
+        elif name == "notebook":  # (nbclient is imported by its first run, not here)
+            from .executors.notebook import NotebookJobExecutor
+
+            executor = NotebookJobExecutor(self.max_workers)
+        else:
+            known = sorted({*self._executors, "process", "notebook"})
+            raise InvalidArgumentError(
+                f"Unknown executor {name!r}{did_you_mean(name, known)}; choose one of {known}"
+            )
+        self._executors[name] = executor
+        if self._running:
+            self._start_executor(executor)
+        return executor
+
+    def _start_executor(self, executor: Executor) -> None:
+        executor.emit = self._emit  # (progress events of notebook runs)
+        executor.start(self._clock, self._on_started, self._on_finished)
 
     def _trigger(self, trigger: Trigger | str) -> Trigger:
         if isinstance(trigger, Trigger):
@@ -1254,11 +1299,11 @@ class Scheduler:
                 ) from None
             return "cell", target.source, None
         if isinstance(target, str):
-            if target.endswith(".ipynb"):
-                raise InvalidArgumentError(
-                    f"Notebook jobs ({target!r}) need the notebook executor, which this "
-                    "version of nbsched does not have yet; schedule a function instead"
-                )
+            if target.endswith(".ipynb"):  # a notebook job: stored as an absolute path
+                path = os.path.abspath(os.path.expanduser(target))
+                if not os.path.isfile(path):
+                    raise TargetLookupError(f"No notebook at {path!r}")
+                return "notebook", path, None
             if is_importable_ref(target):
                 return "callable", target, ref_to_callable(target)
             if target.startswith("__main__:") and target.partition(":")[2]:
@@ -1349,6 +1394,8 @@ def _check_options(
 
 
 def _default_name(kind: str, ref: str) -> str:
+    if kind == "notebook":
+        return os.path.splitext(os.path.basename(ref))[0]
     if kind == "cell":
         return "cell-" + hashlib.sha1(ref.encode()).hexdigest()[:8]
     name = ref.partition(":")[2].rsplit(".", 1)[-1]

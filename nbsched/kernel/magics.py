@@ -17,6 +17,7 @@ import argparse
 import ast
 import json
 import math
+import os
 import re
 import shlex
 import zoneinfo
@@ -107,7 +108,8 @@ def build_parsers() -> dict[str, _Parser]:
     add.add_argument(
         "target",
         metavar="TARGET",
-        help="a function in the namespace (fetch) or 'package.module:function'",
+        help="a function in the namespace (fetch), 'package.module:function' or a notebook "
+        "(report.ipynb, run whole in a kernel of its own)",
     )
     _add_when_options(add)
     add.add_argument(
@@ -117,7 +119,7 @@ def build_parsers() -> dict[str, _Parser]:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="keyword argument of the function (repeatable)",
+        help="keyword argument of the function, or parameter of the notebook (repeatable)",
     )
 
     cell = _Parser(
@@ -305,6 +307,13 @@ class ScheduleMagics(Magics):
             argv = shlex.split(line, posix=True)
         except ValueError as exc:  # unbalanced quotes, a trailing backslash
             raise UsageError(f"%schedule: {exc} in {line.strip()!r}") from None
+        if os.environ.get("NBSCHED_RUN") == "1" and (cell is not None or argv[:1] == ["add"]):
+            # This notebook is itself running as a scheduled job (the notebook runner sets
+            # NBSCHED_RUN=1 in its kernel): scheduling again from here would add a job per run.
+            return _display.HelpText(
+                "%schedule: skipped, no job added: this notebook is running as a scheduled "
+                "job (NBSCHED_RUN=1)"
+            )
         try:
             if cell is not None:
                 return self._cell_job(argv, cell)
