@@ -36,6 +36,7 @@ __all__ = [
     "default_output_path",
     "parse_parameter",
     "run_notebook",
+    "validate_parameters",
 ]
 
 #: environment variable naming the folder executed notebooks go to (see default_output_dir)
@@ -62,6 +63,14 @@ def parse_parameter(text: str) -> tuple[str, Any]:
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, OverflowError):
         return key, value
     return key, parsed
+
+
+def validate_parameters(parameters: Mapping[str, Any]) -> None:
+    """Check that ``parameters`` can be injected: Python names, literal values.
+
+    :raises InvalidArgumentError: the first bad one, named
+    """
+    check_parameters(parameters)
 
 
 def default_output_dir() -> Path:
@@ -146,7 +155,7 @@ def run_notebook(
     if not source.is_file():
         raise TargetLookupError(f"No notebook at {str(source)!r}")
     if parameters:
-        check_parameters(parameters)
+        validate_parameters(parameters)
     for name, value in (("timeout", timeout), ("cell_timeout", cell_timeout)):
         if value is not None and not value > 0:
             raise InvalidArgumentError(f"{name} must be a positive number of seconds, got {value!r}")

@@ -89,6 +89,7 @@ class NotebookSession:
         self._client: NotebookClient | None = None
         self._task: asyncio.Future[Any] | None = None
         self._ending: tuple[str, str] | None = None  # (status, reason) decided by us
+        self._cancelled = False  # nbclient's task, once we decided
         self._cell: Any = None
         self._cell_index: int | None = None
         self._cell_started = 0.0
@@ -105,6 +106,10 @@ class NotebookSession:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
+            looping = False
+        else:
+            looping = True
+        if not looping:
             return self._run_here()
         box: list[tuple[str, str | None, int | None]] = []
 
@@ -221,11 +226,13 @@ class NotebookSession:
                     f"{self._where()} timed out after {self.cell_timeout:g} s (cell timeout)",
                 )
         if self._ending is not None:
-            with self._lock:
-                pgid = self.pgid
-            if pgid is not None:
-                kill_group(pgid)
-            if self._task is not None and not self._task.done():
+            if not self._cancelled and self._task is not None:
+                # Once: a second cancel would interrupt nbclient's cleanup of the kernel.
+                self._cancelled = True
+                with self._lock:
+                    pgid = self.pgid
+                if pgid is not None:
+                    kill_group(pgid)
                 self._task.cancel()
             return
         if self._dirty and now - self._saved_at >= _AUTOSAVE:

@@ -104,6 +104,10 @@ class NotebookJobExecutor(Executor):
                 f"The notebook executor runs notebooks (a path ending in .ipynb); job "
                 f"{job.name!r} is a {job.kind} job: use executor='thread' or 'process'"
             )
+        if job.parameters:
+            from ..runner import validate_parameters
+
+            validate_parameters(job.parameters)
 
     def submit(self, request: RunRequest) -> None:
         with self._lock:
