@@ -90,6 +90,7 @@ class NotebookSession:
         self._task: asyncio.Future[Any] | None = None
         self._ending: tuple[str, str] | None = None  # (status, reason) decided by us
         self._cancelled = False  # nbclient's task, once we decided
+        self._begun = False  # start_at and on_start are behind us
         self._cell: Any = None
         self._cell_index: int | None = None
         self._cell_started = 0.0
@@ -140,6 +141,11 @@ class NotebookSession:
             return loop.run_until_complete(self._main())
         finally:
             try:
+                # nbclient leaves its kernel-alive poller pending when a cell is cancelled
+                pending = asyncio.all_tasks(loop)
+                for task in pending:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
@@ -283,6 +289,13 @@ class NotebookSession:
         self._note_kernel()
         if self._client is not None:
             atexit.unregister(self._client._cleanup_kernel)
+        if not self.total:  # no cell to wait for: the run begins now
+            await self._begin()
+
+    async def _begin(self) -> None:
+        """Right before the first cell (after nbclient's kernel_info round trip, so that at
+        the start time only the cell's execute request is left): wait for ``start_at``."""
+        self._begun = True
         if self.start_at is not None:
             delay = self.start_at - time.time()
             if delay > 0:
@@ -292,7 +305,9 @@ class NotebookSession:
             self.stop("cancelled", reason)
             await asyncio.sleep(3600)  # the watcher cancels us at its next tick
 
-    def _on_cell_execute(self, cell: Any, cell_index: int) -> None:
+    async def _on_cell_execute(self, cell: Any, cell_index: int) -> None:
+        if not self._begun:
+            await self._begin()
         self._cell, self._cell_index = cell, cell_index
         self._cell_started = time.monotonic()
         self._seen = {}
