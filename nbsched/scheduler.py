@@ -159,8 +159,10 @@ class Scheduler:
     :param store: a :class:`~nbsched.abc.JobStore` to use instead of ``db_url``
     :param timezone: IANA zone for schedule strings without one (default: this machine's)
     :param clock: source of time (tests pass ``nbsched.testing.FakeClock``)
-    :param executors: extra or replacement executors by name; ``"thread"`` is always there and
-        ``"process"`` is created on first use
+    :param executors: extra or replacement executors by name; ``"thread"`` is always there,
+        ``"process"`` and ``"notebook"`` are created on first use (pass
+        ``{"notebook": NotebookJobExecutor(output_dir=...)}`` to choose where executed
+        notebooks go)
     :param max_workers: size of the default thread and process pools
     :param owner: the notebook (or program) whose jobs this scheduler runs; jobs it adds are
         stamped with it, and jobs of other owners in a shared store are left alone
@@ -378,13 +380,15 @@ class Scheduler:
         Everything is checked before anything is stored: a rejected call changes nothing.
 
         :param target: a callable, ``"package.module:function"``, ``"__main__:name"`` (a
-            function of the notebook, found through the resolver) or a
-            :class:`~nbsched.jobs.CellTarget`
+            function of the notebook, found through the resolver), a
+            :class:`~nbsched.jobs.CellTarget`, or a path ending in ``.ipynb``: a notebook job,
+            run whole in a kernel of its own (``executor="notebook"`` is then implied)
         :param trigger: a :class:`~nbsched.abc.Trigger` or a schedule string
             (``"every 10s"``, ``"*/5 * * * *"``, ``"every weekday at 09:30"``, ...)
         :raises TriggerParseError: the schedule string is not understood
         :raises InvalidArgumentError: an option has a bad value, or the schedule never fires
-        :raises TargetLookupError: a ``"module:function"`` target cannot be imported
+        :raises TargetLookupError: a ``"module:function"`` target cannot be imported, or
+            there is no notebook at the path
         :raises ConflictingJobError: the name is taken and ``replace_existing`` is false
         :returns: the stored job
         """

@@ -27,13 +27,14 @@ from collections.abc import Callable
 
 from ..executors import Reaper
 
-__all__ = ["kill_group", "pdeathsig_preexec", "reaper"]
+__all__ = ["kill_group", "pdeathsig_preexec", "register", "unregister"]
 
 log = logging.getLogger("nbsched")
 
 _PR_SET_PDEATHSIG = 1
 _lock = threading.Lock()
 _reaper: Reaper | None = None
+_groups = 0  # groups registered with _reaper
 
 
 def _load_prctl() -> Callable[..., int] | None:
@@ -68,14 +69,30 @@ def pdeathsig_preexec() -> Callable[[], None] | None:
     return arm
 
 
-def reaper() -> Reaper:
-    """This process's reaper for notebook kernels (started on first use)."""
-    global _reaper
+def register(pgid: int) -> None:
+    """Have the reaper kill group ``pgid`` should this process die before
+    :func:`unregister`. The reaper runs while any run is in flight only: an idle process
+    keeps no extra process around."""
+    global _reaper, _groups
     with _lock:
         if _reaper is None:
             _reaper = Reaper()
         _reaper.ensure_running()
-        return _reaper
+        _reaper.add(pgid)
+        _groups += 1
+
+
+def unregister(pgid: int) -> None:
+    """Group ``pgid`` is dead (killed at the end of its run): forget it."""
+    global _reaper, _groups
+    with _lock:
+        if _reaper is None:
+            return
+        _reaper.remove(pgid)
+        _groups -= 1
+        idle, _reaper = (_reaper, None) if _groups <= 0 else (None, _reaper)
+    if idle is not None:
+        idle.close()  # (it has nothing left to kill: it exits at once)
 
 
 def kill_group(pgid: int) -> bool:

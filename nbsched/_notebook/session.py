@@ -40,7 +40,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from nbclient.util import ensure_async
 
 from . import document as doc
-from .kernel import kill_group, pdeathsig_preexec, reaper
+from .kernel import kill_group, pdeathsig_preexec, register, unregister
 
 __all__ = ["NotebookSession", "RUN_ENV"]
 
@@ -143,9 +143,10 @@ class NotebookSession:
             try:
                 # nbclient leaves its kernel-alive poller pending when a cell is cancelled
                 pending = asyncio.all_tasks(loop)
-                for task in pending:
-                    task.cancel()
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                if pending:
+                    for task in pending:
+                        task.cancel()
+                    loop.run_until_complete(_settle(pending))
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
@@ -253,7 +254,7 @@ class NotebookSession:
         if pid is None:
             return
         pgid = getattr(provisioner, "pgid", None) or pid
-        reaper().add(pgid)
+        register(pgid)
         with self._lock:
             self.pgid = pgid
             ending = self._ending
@@ -281,7 +282,7 @@ class NotebookSession:
             pgid = self.pgid
         if pgid is not None:
             kill_group(pgid)  # what the kernel started and left behind
-            reaper().remove(pgid)
+            unregister(pgid)
 
     # ------------------------------------------------------------------ nbclient hooks
 
@@ -353,3 +354,7 @@ class NotebookSession:
         doc.save(self.nb, self.output_path)
         self._saved_at = time.monotonic()
         self._dirty = False
+
+
+async def _settle(tasks: set[asyncio.Task[Any]]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)

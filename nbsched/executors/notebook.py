@@ -182,6 +182,9 @@ class NotebookJobExecutor(Executor):
                     run_id=request.run_id, cells_done=done, cells_total=total,
                 ))
 
+        start_at = None
+        if request.not_before is not None:  # (the scheduler's clock may be a fake one)
+            start_at = time.time() + max(0.0, request.not_before - clock.time())
         status, error = RunStatus.failed, None
         try:
             result = run_notebook(
@@ -193,7 +196,7 @@ class NotebookJobExecutor(Executor):
                 on_progress=on_progress,
                 on_output=slot.output.append,
                 cancel=slot.cancel,
-                start_at=request.not_before,
+                start_at=start_at,
                 on_start=on_start,
             )
             status, error = result.status, result.error

@@ -3,6 +3,7 @@ write nothing into the repository) and process-table checks."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -33,6 +34,16 @@ def alive(pid: int) -> bool:
 def wait_gone(pids: list[int], timeout: float = 10.0) -> None:
     """Wait (bounded) until none of ``pids`` runs any more."""
     wait_for(lambda: not any(alive(p) for p in pids), timeout, f"processes {pids} to end")
+
+
+def reapers() -> list[int]:
+    """Live reaper processes of this process (the ``NBSCHED_REAPER`` mark)."""
+    me = str(os.getpid())
+    return [
+        p.pid
+        for p in psutil.process_iter(["environ"])
+        if (p.info.get("environ") or {}).get("NBSCHED_REAPER") == me and alive(p.pid)
+    ]
 
 
 def pids_from(text: str) -> list[int]:

@@ -15,7 +15,7 @@ from nbsched.errors import InvalidArgumentError, TargetLookupError
 from nbsched.runner import NotebookResult, default_output_path, run_notebook
 
 from ..conftest import wait_for
-from .conftest import pids_from, wait_gone
+from .conftest import pids_from, reapers, wait_gone
 
 
 def test_default_output_path() -> None:
@@ -64,6 +64,8 @@ def test_a_run_writes_its_notebook_and_reports_progress_and_output(
     assert nb.metadata.nbsched.status == "succeeded"
     assert [c.metadata.nbsched.status for c in nb.cells] == ["completed", "completed"]
     assert not list(out.parent.glob(".*.tmp"))  # (atomic saves leave no temporary file)
+    # the reaper that covers a run's kernel runs while a run is in flight only
+    wait_for(lambda: not reapers(), 10, "the reaper to exit")
 
 
 @pytest.mark.slow
