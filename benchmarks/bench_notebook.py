@@ -47,7 +47,9 @@ def _notebook(folder: Path) -> Path:
     path = folder / "first_cell.ipynb"
     nb = new_notebook(
         cells=[new_code_cell(CELL)],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
     )
     nbformat.write(nb, path)
     return path

@@ -158,7 +158,9 @@ def run_notebook(
         validate_parameters(parameters)
     for name, value in (("timeout", timeout), ("cell_timeout", cell_timeout)):
         if value is not None and not value > 0:
-            raise InvalidArgumentError(f"{name} must be a positive number of seconds, got {value!r}")
+            raise InvalidArgumentError(
+                f"{name} must be a positive number of seconds, got {value!r}"
+            )
     try:
         nb = _doc.load(source)
     except (OSError, ValueError, nbformat.ValidationError) as exc:

@@ -32,7 +32,10 @@ _nbf: Any = nbformat
 
 ERROR_TAG = "nbsched-error-cell"
 _ANCHOR = "nbsched-error-cell"
-_STYLE = 'style="color:red; font-family:Helvetica Neue, Helvetica, Arial, sans-serif; font-size:2em;"'
+_STYLE = (
+    'style="color:red; font-family:Helvetica Neue, Helvetica, Arial, sans-serif; '
+    'font-size:2em;"'
+)
 _HEADLINES = {
     "failed": "An exception was encountered at",
     "timed_out": "The run timed out in",

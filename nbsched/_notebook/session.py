@@ -200,7 +200,9 @@ class NotebookSession:
         if isinstance(exc, CellTimeoutError):
             return "timed_out", f"{where}: {exc}"
         if isinstance(exc, NoSuchKernel):
-            return "failed", f"No kernel named {exc.args[0]!r} is installed (see `jupyter kernelspec list`)"
+            return "failed", (
+                f"No kernel named {exc.args[0]!r} is installed (see `jupyter kernelspec list`)"
+            )
         if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
             return "cancelled", "Run cancelled"
         text = "".join(traceback.format_exception(exc)).strip()

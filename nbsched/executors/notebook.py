@@ -84,6 +84,7 @@ class NotebookJobExecutor(Executor):
         self._has_work = threading.Condition(self._lock)
         self._queue: deque[RunRequest] = deque()
         self._running: dict[str, _Slot] = {}
+        self._claimed: set[Path] = set()  # output paths of runs in flight
         self._threads: set[threading.Thread] = set()
         self._idle = 0
         self._serial = 0
@@ -124,7 +125,10 @@ class NotebookJobExecutor(Executor):
             self._report(request, RunStatus.cancelled, "", _SHUT_DOWN)
 
     def backlog(self) -> int:
-        return len(self._queue)
+        # Queued notebook runs wait for a kernel to be free, for minutes: the run writer,
+        # which holds its batches back while runs wait (so that a burst of thread runs
+        # starts first), would only write every record of the scheduler later.
+        return 0
 
     # ------------------------------------------------------------------ workers
 
@@ -167,7 +171,8 @@ class NotebookJobExecutor(Executor):
         clock = self._clock
         assert clock is not None
         when = datetime.fromtimestamp(request.scheduled_ts, UTC)
-        path = _unique(default_output_path(request.job_name, when, self.output_dir or default_output_dir()))
+        folder = self.output_dir or default_output_dir()
+        path = self._claim(default_output_path(request.job_name, when, folder))
         request.output_path = str(path)
 
         def on_start() -> str | None:
@@ -202,9 +207,25 @@ class NotebookJobExecutor(Executor):
             status, error = result.status, result.error
         except Exception as exc:  # a missing notebook, a bad parameter: the run failed
             error = f"{type(exc).__name__}: {exc}"
+        finally:
+            with self._lock:
+                self._claimed.discard(path)
+        if not path.exists():  # (it never started: no notebook, a bad file)
+            request.output_path = None
         if slot.verdict is not None:
             status, error = slot.verdict
         self._report(request, status, "".join(slot.output), error, slot)
+
+    def _claim(self, path: Path) -> Path:
+        """``path``, or ``path`` with ``-2``, ``-3``, ... when a run wrote it already or is
+        about to (two runs of a job in the same second: ``run_job`` next to its schedule)."""
+        with self._lock:
+            candidate, n = path, 1
+            while candidate in self._claimed or candidate.exists():
+                n += 1
+                candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+            self._claimed.add(candidate)
+            return candidate
 
     def _report(
         self, request: RunRequest, status: RunStatus, output: str, error: str | None,
@@ -216,7 +237,8 @@ class NotebookJobExecutor(Executor):
                     return
                 slot.reported = True
                 self._running.pop(request.run_id, None)
-        self._on_finished(request, status, output, error, self._clock.time() if self._clock else time.time())
+        now = self._clock.time() if self._clock else time.time()
+        self._on_finished(request, status, output, error, now)
 
     # ------------------------------------------------------------------ control
 
@@ -266,7 +288,9 @@ class NotebookJobExecutor(Executor):
         # must not hang (the scheduler's wait is for short thread jobs).
         for slot in running:
             if slot.verdict is None:
-                slot.verdict = (RunStatus.cancelled, "the scheduler shut down; its kernel was killed")
+                slot.verdict = (
+                    RunStatus.cancelled, "the scheduler shut down; its kernel was killed"
+                )
             slot.cancel.set()
         deadline = time.monotonic() + max(timeout, 0.0)
         for slot in running:
@@ -283,12 +307,3 @@ class NotebookJobExecutor(Executor):
             f"running={len(self._running)} queued={len(self._queue)}>"
         )
 
-
-def _unique(path: Path) -> Path:
-    """``path``, or ``path`` with ``-2``, ``-3``, ... when a run already wrote it (two runs in
-    the same second: ``run_job`` twice)."""
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate

@@ -54,6 +54,17 @@ def test_an_ipynb_target_implies_the_notebook_executor(nbs: Path, tmp_path: Path
         assert dict(job.parameters or {}) == {"day": "mon"}
 
 
+def test_a_notebook_gone_since_it_was_scheduled_fails_its_run(
+    sched: Scheduler, nbs: Path
+) -> None:
+    sched.add_job(str(nbs / "clock.ipynb"), "every 1h", name="gone")
+    (nbs / "clock.ipynb").unlink()
+    run = sched.run_job("gone")
+    assert run.status == RunStatus.failed
+    assert run.error is not None and "No notebook at" in run.error
+    assert run.output_path is None
+
+
 @pytest.mark.slow
 def test_run_job_records_the_executed_notebook_output_and_progress(
     sched: Scheduler, nbs: Path, tmp_path: Path
@@ -92,10 +103,13 @@ def test_a_failing_notebook_run_is_failed_with_its_notebook_saved(
     assert "nbsched-error-cell" in nb.cells[0].metadata.tags
 
 
-def _start_sleeper(sched: Scheduler, nbs: Path, **options: object) -> tuple[str, list[int], threading.Thread, list[Run]]:
+def _start_sleeper(
+    sched: Scheduler, nbs: Path, **options: object
+) -> tuple[str, list[int], threading.Thread, list[Run]]:
     started: list[str] = []
     sched.add_listener(lambda e: started.append(e.run_id), RunStarted)  # type: ignore[attr-defined]
-    sched.add_job(str(nbs / "sleeps.ipynb"), "every 1h", name="sleeper", **options)  # type: ignore[arg-type]
+    target = str(nbs / "sleeps.ipynb")
+    sched.add_job(target, "every 1h", name="sleeper", **options)  # type: ignore[arg-type]
     runs: list[Run] = []
     thread = threading.Thread(target=lambda: runs.append(sched.run_job("sleeper")))
     thread.start()

@@ -67,7 +67,8 @@ def test_parse_parameter_refuses_bad_forms_in_one_line(text: str) -> None:
 
 
 def _injected(nb: nbformat.NotebookNode) -> list[int]:
-    return [i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", [])]
+    tagged = ["injected-parameters" in c.metadata.get("tags", []) for c in nb.cells]
+    return [i for i, is_tagged in enumerate(tagged) if is_tagged]
 
 
 def test_the_cell_source_is_papermills_byte_for_byte() -> None:

@@ -84,7 +84,8 @@ def test_a_failed_run_saves_its_notebook_with_the_failing_cell_marked(
     assert "nbsched-error-cell" in banner.metadata.tags
     assert "An exception was encountered at" in banner.source and "In [2]" in banner.source
     anchor = cells[1]
-    assert "nbsched-error-cell" in anchor.metadata.tags and 'id="nbsched-error-cell"' in anchor.source
+    assert "nbsched-error-cell" in anchor.metadata.tags
+    assert 'id="nbsched-error-cell"' in anchor.source
     statuses = [c.metadata.nbsched.status for c in cells if c.cell_type == "code"]
     assert statuses == ["completed", "failed", "pending"]
     assert cells[2].outputs[0].ename == "ZeroDivisionError"
@@ -110,7 +111,9 @@ def _run_in_thread(**kwargs: object) -> tuple[threading.Thread, list[NotebookRes
 def test_cancel_kills_the_kernel_and_what_it_started(nbs: Path, tmp_path: Path) -> None:
     cancel = threading.Event()
     out = tmp_path / "sleeps.ipynb"
-    thread, results, chunks = _run_in_thread(path=nbs / "sleeps.ipynb", output_path=out, cancel=cancel)
+    thread, results, chunks = _run_in_thread(
+        path=nbs / "sleeps.ipynb", output_path=out, cancel=cancel
+    )
     wait_for(lambda: pids_from("".join(chunks)), 60, "the kernel and its child")
     pids = pids_from("".join(chunks))
     # saved after each cell: the output of the cell that started the child is on disk
