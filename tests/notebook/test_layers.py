@@ -8,9 +8,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 NOTEBOOK = Path(__file__).parent / "notebooks" / "clock.ipynb"
 
 
+@pytest.mark.slow  # (a fresh interpreter)
 def test_scheduling_a_notebook_imports_no_kernel_stack() -> None:
     code = textwrap.dedent(f"""
         import sys
