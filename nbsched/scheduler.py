@@ -228,6 +228,8 @@ class Scheduler:
         if parameters is not None and not isinstance(parameters, Mapping):
             raise InvalidArgumentError(f"parameters must be a mapping, got {parameters!r}")
         kind, ref, func = engine.targets.target(target)
+        if kind == "notebook" and executor == "thread":  # the default: implied by .ipynb
+            executor = "notebook"
         if name is None:
             name = default_job_name(kind, ref, owner=self.owner)
         _check_name(name)
@@ -448,6 +450,10 @@ def _make_executor(name: str, max_workers: int) -> Executor | None:
         from .executors.process import ProcessJobExecutor
 
         return ProcessJobExecutor(max_workers)
+    if name == "notebook":  # (nbclient is imported by its first run, not here)
+        from .executors.notebook import NotebookJobExecutor
+
+        return NotebookJobExecutor(max_workers)
     return None
 
 

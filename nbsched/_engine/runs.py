@@ -96,6 +96,7 @@ class InFlight:
             error=error,
             attempt=request.attempt,
             owner=request.owner,
+            output_path=request.output_path,
         )
         self._writer.finished(run)
         # No lock here: dict.pop and deque.append are atomic, and the loop thread settles the

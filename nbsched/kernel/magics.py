@@ -11,6 +11,7 @@ you mean" for misspelt verbs and job names.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -63,6 +64,13 @@ class ScheduleMagics(Magics):
             argv = shlex.split(line, posix=True)
         except ValueError as exc:  # unbalanced quotes, a trailing backslash
             raise UsageError(f"%schedule: {exc} in {line.strip()!r}") from None
+        if os.environ.get("NBSCHED_RUN") == "1" and (cell is not None or argv[:1] == ["add"]):
+            # This notebook is itself running as a scheduled job (the notebook runner sets
+            # NBSCHED_RUN=1 in its kernel): scheduling again from here would add a job per run.
+            return _display.HelpText(
+                "%schedule: skipped, no job added: this notebook is running as a scheduled "
+                "job (NBSCHED_RUN=1)"
+            )
         try:
             if cell is not None:
                 return self._cell_job(argv, cell)

@@ -108,7 +108,8 @@ def build_parsers() -> dict[str, _Parser]:
     add.add_argument(
         "target",
         metavar="TARGET",
-        help="a function in the namespace (fetch) or 'package.module:function'",
+        help="a function in the namespace (fetch), 'package.module:function' or a notebook "
+        "(report.ipynb, run whole in a kernel of its own)",
     )
     _add_when_options(add)
     add.add_argument(
@@ -118,7 +119,7 @@ def build_parsers() -> dict[str, _Parser]:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="keyword argument of the function (repeatable)",
+        help="keyword argument of the function, or parameter of the notebook (repeatable)",
     )
 
     cell = _Parser(
@@ -185,7 +186,7 @@ Options:
     --no-coalesce         after falling behind, run once per missed time (default: once)
     --retries N           try a failed run again N times; --retry-delay SECONDS between
     --paused              add it paused; %schedule resume NAME starts it
-    -p KEY=VALUE          keyword argument of the function
+    -p KEY=VALUE          keyword argument of the function, or parameter of the notebook
                           (VALUE is read as a Python literal when it is one: 3, 0.5, True)
 
 Manage jobs:
