@@ -14,8 +14,8 @@ from nbsched import Run, RunStatus, Scheduler
 from nbsched.errors import InvalidArgumentError, TargetLookupError
 from nbsched.events import Event, RunFinished, RunProgress, RunStarted
 from nbsched.executors.notebook import NotebookJobExecutor
-
 from tests.helpers.wait import wait_for
+
 from .conftest import pids_from, wait_gone
 
 

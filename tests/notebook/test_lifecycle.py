@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from tests.helpers.wait import wait_for
+
 from .conftest import alive, wait_gone
 
 PROGRAM = Path(__file__).with_name("_program.py")

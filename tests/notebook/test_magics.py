@@ -14,7 +14,6 @@ from traitlets.config import Config
 from nbsched.runner import run_notebook
 from nbsched.stores.sqlalchemy import SQLAlchemyJobStore
 from nbsched.testing import FakeClock
-
 from tests.helpers.shell import TestingShell
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from nbsched.errors import InvalidArgumentError, TargetLookupError
 from nbsched.runner import NotebookResult, default_output_path, run_notebook
-
 from tests.helpers.wait import wait_for
+
 from .conftest import pids_from, reapers, wait_gone
 
 
