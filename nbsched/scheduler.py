@@ -528,6 +528,27 @@ class Scheduler:
         assert waiter.run is not None and waiter.run.id == run_id
         return waiter.run
 
+    def start_run(self, name: str) -> str:
+        """Start a run of ``name`` now, outside its schedule, and return its id at once
+        (:meth:`run_job` waits for the run; a web request must not).
+
+        :raises SchedulerNotRunningError: the scheduler is not started
+        :raises TargetLookupError: the job is unbound
+        """
+        if not self._running or self._stopping:
+            raise SchedulerNotRunningError(
+                "The scheduler is not running; call start() first (or %load_ext nbsched)"
+            )
+        with self._cond:
+            entry = self._entry(name)
+            if entry.func is None and entry.job.kind != "notebook":
+                raise TargetLookupError(_unbound_reason(entry.job))
+            now = self._clock.time()
+            run_id = self._start_run(entry, now, 0, now)
+            if entry.job.timeout is not None:
+                self._cond.notify()
+        return run_id
+
     def cancel_run(self, name_or_run_id: str) -> Run | None:
         """Stop a run in flight: the given run id, or the newest run of the given job.
         Returns the cancelled run, ``None`` if nothing of that name/id was running."""
