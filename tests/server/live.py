@@ -10,11 +10,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -28,6 +30,21 @@ class LiveServer:
     root: Path  # the server's root directory
     db_url: str
     log: Path
+
+    def api(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
+        """Call ``/nbsched/api/{path}`` with the token: (status, JSON or None)."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.base}/nbsched/api/{path}", data=data, method=method,
+            headers={"Authorization": f"token {TOKEN}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:
+                text = response.read().decode()
+                return response.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode()
+            return exc.code, json.loads(text) if text else None
 
 
 def free_port() -> int:
@@ -94,7 +111,8 @@ def live_server(tmp: Path, *, lab: bool = False) -> Iterator[LiveServer]:
         "--ServerApp.shutdown_no_activity_timeout=600",
     ]
     if lab:
-        cmd += ["--LabApp.news_url=None",
+        # window.jupyterapp, so a test can run a command as the user would from the palette
+        cmd += ["--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     log = home / "server.log"
     with open(log, "wb") as out:
