@@ -181,8 +181,9 @@ export function timeZones(): string[] {
   return [local, ...all.filter(zone => zone !== local)];
 }
 
-/** A fire time as the user reads it: "Mon 7 Dec, 09:00" in the browser's locale. */
-export function formatTime(iso: string | null): string {
+/** A fire time as the user reads it: "Mon 7 Dec, 09:00" in the browser's locale (with
+ * seconds when asked: schedules that fire more than once a minute). */
+export function formatTime(iso: string | null, seconds = false): string {
   if (!iso) {
     return '—';
   }
@@ -191,6 +192,12 @@ export function formatTime(iso: string | null): string {
     day: 'numeric',
     month: 'short',
     hour: '2-digit',
-    minute: '2-digit'
+    minute: '2-digit',
+    second: seconds ? '2-digit' : undefined
   });
+}
+
+/** Whether fire times need their seconds to tell them apart. */
+export function needsSeconds(times: ReadonlyArray<string>): boolean {
+  return times.some(time => new Date(time).getSeconds() !== 0);
 }

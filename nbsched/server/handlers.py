@@ -18,15 +18,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..errors import (
-    ConflictingJobError,
-    InvalidArgumentError,
-    JobLookupError,
-    NbschedError,
-    SchedulerNotRunningError,
-    TargetLookupError,
-    TriggerParseError,
-)
+from ..errors import ConflictingJobError, JobLookupError, NbschedError, SchedulerNotRunningError
 from .service import ApiError, SchedulerService
 from .stream import EventHub
 
@@ -43,9 +35,7 @@ def _status_of(exc: NbschedError) -> int:
         return 404
     if isinstance(exc, ConflictingJobError | SchedulerNotRunningError):
         return 409
-    if isinstance(exc, InvalidArgumentError | TriggerParseError | TargetLookupError):
-        return 400
-    return 400
+    return 400  # InvalidArgumentError, TriggerParseError, TargetLookupError, ...
 
 
 class _Base(APIHandler):

@@ -85,9 +85,6 @@ def run_json(run: Run, root: Path, *, output: bool = False) -> dict[str, Any]:
 def job_json(job: Job, last_run: Run | None, root: Path) -> dict[str, Any]:
     """JOB: ``name, owner, kind, target, schedule, description, timezone, next_run_time,
     paused, unbound, executor, last_run`` (+ ``lab_path``: the notebook to open, if any)."""
-    notebook = job.target if job.kind == "notebook" else None
-    if job.kind != "notebook" and job.owner and job.owner.endswith(".ipynb"):
-        notebook = job.owner  # a kernel's job: the notebook that made it
     return {
         "name": job.name,
         "owner": job.owner,
@@ -102,10 +99,20 @@ def job_json(job: Job, last_run: Run | None, root: Path) -> dict[str, Any]:
         "executor": job.executor,
         "parameters": dict(job.parameters) if job.parameters else {},
         "timeout": job.timeout,
-        "lab_path": lab_path(notebook, root) if notebook and Path(notebook).is_absolute()
-        else notebook,
+        "lab_path": _notebook_of(job, root),
         "last_run": None if last_run is None else run_json(last_run, root),
     }
+
+
+def _notebook_of(job: Job, root: Path) -> str | None:
+    """The notebook to open for a job, relative to the root: a notebook job's notebook, or
+    the notebook whose kernel made the job (kernels name it relative to the root already)."""
+    if job.kind == "notebook":
+        return lab_path(job.target, root)
+    owner = job.owner
+    if owner and owner.endswith(".ipynb"):
+        return lab_path(owner, root) if Path(owner).is_absolute() else owner
+    return None
 
 
 def _broken(trigger: Trigger) -> bool:

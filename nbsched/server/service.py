@@ -16,11 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..abc import Trigger
 from ..errors import JobLookupError, NbschedError
 from ..jobs import Job, Run, RunStatus
 from ..scheduler import Scheduler
 from ..triggers import parse_trigger
-from .serialize import iso, job_json, run_json
+from .serialize import job_json, run_json
 
 __all__ = ["ApiError", "SchedulerService", "PREVIEW_COUNT"]
 
@@ -180,21 +181,23 @@ class SchedulerService:
         if not schedule or not schedule.strip():
             raise ApiError(400, "Give a schedule, e.g. ?schedule=every+day+at+9:00")
         trigger = self._parse(schedule, timezone)
+        zone = trigger.timezone or self.scheduler.timezone
         now = time.time()
-        anchored = trigger.anchor(datetime.fromtimestamp(now, trigger.timezone or
-                                                         self.scheduler.timezone))
+        anchored = trigger.anchor(datetime.fromtimestamp(now, zone))
         times: list[str] = []
-        ts: float | None = now
-        while ts is not None and len(times) < PREVIEW_COUNT:
-            ts = anchored.next_fire_ts(ts)
-            if ts is not None:
-                times.append(iso(ts, anchored.timezone or self.scheduler.timezone) or "")
+        ts = now
+        while len(times) < PREVIEW_COUNT:
+            nxt = anchored.next_fire_ts(ts)
+            if nxt is None:
+                break
+            times.append(datetime.fromtimestamp(nxt, zone).isoformat())
+            ts = nxt
         if not times:
             raise ApiError(400, f"The schedule {trigger.describe()!r} never fires after now")
         return {
             "schedule": schedule,
             "description": trigger.describe(),
-            "timezone": str(anchored.timezone or self.scheduler.timezone),
+            "timezone": str(zone),
             "next": times,
         }
 
@@ -220,7 +223,7 @@ class SchedulerService:
             raise ApiError(400, f"No notebook at {rel!r} (relative to the server's root)")
         return path
 
-    def _parse(self, schedule: str, timezone: object) -> Any:
+    def _parse(self, schedule: str, timezone: object) -> Trigger:
         if timezone is not None and not isinstance(timezone, str):
             raise ApiError(400, "'timezone' must be an IANA name such as 'Europe/Paris'")
         try:

@@ -4,6 +4,7 @@ import {
   failuresSince,
   groupByNotebook,
   jobState,
+  needsSeconds,
   nextRun,
   parseParameters,
   span
@@ -94,5 +95,16 @@ describe('parseParameters', () => {
 describe('defaultJobName', () => {
   it('is the notebook file name without its extension', () => {
     expect(defaultJobName('reports/daily.ipynb')).toBe('daily');
+  });
+});
+
+describe('needsSeconds', () => {
+  it('is true only when a time is not on the minute', () => {
+    expect(needsSeconds(['2026-12-07T09:00:00Z', '2026-12-07T09:01:00Z'])).toBe(
+      false
+    );
+    expect(needsSeconds(['2026-12-07T09:00:00Z', '2026-12-07T09:00:10Z'])).toBe(
+      true
+    );
   });
 });

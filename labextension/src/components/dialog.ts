@@ -7,6 +7,7 @@ import { Widget } from '@lumino/widgets';
 import {
   defaultJobName,
   formatTime,
+  needsSeconds,
   parseParameters,
   PRESETS,
   timeZones
@@ -199,9 +200,10 @@ export class ScheduleForm extends Widget {
       words.textContent = preview.description;
       const list = document.createElement('ol');
       list.className = 'nbsched-preview-times';
+      const seconds = needsSeconds(preview.next);
       for (const time of preview.next) {
         const item = document.createElement('li');
-        item.textContent = formatTime(time);
+        item.textContent = formatTime(time, seconds);
         item.title = time;
         list.append(item);
       }
