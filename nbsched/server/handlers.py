@@ -205,12 +205,11 @@ class EventsHandler(_Base):
                     break
                 self.write(f"event: {item[0]}\ndata: {item[1]}\n\n")
                 await self.flush()
-        except StreamClosedError:
+            self.finish()
+        except StreamClosedError:  # the client left: nothing to finish
             pass
         finally:
             self.hub.unsubscribe(queue)
-        if not self._finished:
-            self.finish()
 
     def on_connection_close(self) -> None:
         queue = getattr(self, "_queue", None)

@@ -47,7 +47,7 @@ async def test_a_schedule_that_never_fires_is_400(api, root: Path):
     code, err = await api(
         "POST", "jobs", body={"notebook": "reports/daily.ipynb", "schedule": "at 2001-01-01 09:00"}
     )
-    assert code == 400 and "never" in err["message"]
+    assert code == 400 and "never fires after now" in err["message"]
     code, data = await api("GET", "jobs")
     assert data["jobs"] == []
 

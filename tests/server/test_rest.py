@@ -3,6 +3,7 @@ SQLite store shared with a "kernel" (a scheduler with an owner, as a kernel has)
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +57,16 @@ async def test_get_one_job_and_unknown(api, kernel_jobs):
     assert code == 200 and job["name"] == "tick" and job["lab_path"] == "work/a.ipynb"
     code, err = await api("GET", "jobs", "nope")
     assert code == 404 and "nope" in err["message"]
+
+
+async def test_a_name_with_a_slash_is_percent_encoded(
+    api, kernel_scheduler, http_server_client, jp_base_url, jp_auth_header
+):
+    kernel_scheduler.add_job(CellTarget("print('x')"), "every 1h", name="team/report")
+    # (jp_fetch would escape the % again: the raw URL, as the browser sends it)
+    url = f"{jp_base_url.rstrip('/')}/nbsched/api/jobs/team%2Freport"
+    response = await http_server_client.fetch(url, headers=jp_auth_header)
+    assert response.code == 200 and json.loads(response.body)["name"] == "team/report"
 
 
 async def test_pause_and_resume_a_kernels_job_through_the_store(api, kernel_jobs):

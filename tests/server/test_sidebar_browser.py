@@ -133,9 +133,21 @@ def test_schedule_dialog_previews_fire_times(lab: LiveServer) -> None:
         dialog.locator(".nbsched-preview-bad").wait_for(timeout=10_000)
         assert "blue moon" in dialog.locator(".nbsched-preview-bad").inner_text()
         dialog.locator(".jp-Dialog-button", has_text="Cancel").click()
-    assert lab.api("GET", "jobs")[1]["jobs"] == [] or all(
-        j["kind"] != "notebook" for j in lab.api("GET", "jobs")[1]["jobs"]
-    )
+        dialog.wait_for(state="detached", timeout=10_000)
+
+        # the notebook's toolbar offers "Schedule…" for that notebook
+        page.evaluate(
+            "() => { window.jupyterapp.commands.execute('docmanager:open', "
+            "{path: 'reports/daily.ipynb'}); }"
+        )
+        button = page.locator(".jp-NotebookPanel .nbsched-toolbar-schedule").first
+        button.wait_for(timeout=60_000)
+        button.click()
+        dialog.wait_for(timeout=10_000)
+        assert dialog.locator(".nbsched-form-notebook").inner_text() == "reports/daily.ipynb"
+        shot(page, "toolbar-schedule")
+        dialog.locator(".jp-Dialog-button", has_text="Cancel").click()
+    assert all(j["kind"] != "notebook" for j in lab.api("GET", "jobs")[1]["jobs"])
 
 
 def test_artifacts_folder_is_ignored_by_git() -> None:
