@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from nbsched import Scheduler
+from nbsched.jobs import CellTarget
 
 from .browser import lab_page, shot
 from .live import LiveServer, live_server
@@ -26,9 +27,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield server
 
 
-def _add(server: LiveServer, target: str, name: str, schedule: str = "every 1h") -> None:
-    """A job made outside a kernel (as ``nbsched add`` makes them): the server serves it."""
-    s = Scheduler(server.db_url, timezone="UTC")
+def _add(server: LiveServer, target: Any, name: str, schedule: str = "every 1h",
+         owner: str | None = None) -> None:
+    """A job made outside a kernel (as ``nbsched add`` makes them: the server serves it), or
+    a kernel's job when ``owner`` names its notebook."""
+    s = Scheduler(server.db_url, timezone="UTC", owner=owner)
     s.store.open()
     try:
         s.add_job(target, schedule, name=name)
@@ -46,14 +49,19 @@ def _until(predicate: Any, timeout: float = 30.0, what: str = "") -> None:
 
 def test_sidebar_shows_jobs_and_pauses_one(lab: LiveServer) -> None:
     _add(lab, "tests.server.jobfuncs:hello", "hello", "*/5 * * * *")
+    _add(lab, CellTarget("refresh_prices()"), "prices", "every weekday at 7:30",
+         owner="analysis/sales.ipynb")
     _until(lambda: lab.api("GET", "jobs/hello")[0] == 200, what="the job in the API")
     with lab_page(lab) as page:
         page.evaluate("() => window.jupyterapp.commands.execute('nbsched:open')")
         job = page.locator('#nbsched-sidebar [data-nbsched-job="hello"]')
         job.wait_for(timeout=30_000)
         assert "Every 5 minutes" in job.inner_text()
+        kernels = page.locator("#nbsched-sidebar .nbsched-group",
+                               has=page.locator('[data-nbsched-job="prices"]'))
+        assert kernels.locator(".nbsched-group-title").inner_text() == "analysis/sales.ipynb"
         page.locator("#nbsched-sidebar .nbsched-countdown").first.wait_for(timeout=10_000)
-        assert page.locator("#nbsched-status").inner_text().startswith("1 job")
+        assert page.locator("#nbsched-status").inner_text().startswith("2 jobs")
         shot(page, "sidebar")
 
         job.locator('[data-nbsched-action="pause"]').click()
@@ -85,6 +93,8 @@ def test_sidebar_shows_jobs_and_pauses_one(lab: LiveServer) -> None:
         page.locator('#nbsched-sidebar [data-nbsched-job="hello"]').wait_for(
             state="detached", timeout=10_000
         )
+        code, _ = lab.api("DELETE", "jobs/prices")
+        assert code == 204
 
 
 def test_failed_run_notifies_with_its_output(lab: LiveServer) -> None:
