@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py
 
 test: $(STAMP)
-	$(PY) tests/kernel/ipk6_env.py   # a second venv with ipykernel 6 (built once, cached)
+	$(PY) tests/helpers/ipk6_env.py   # a second venv with ipykernel 6 (built once, cached)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The install built the JupyterLab extension (labextension/) and put it, and the server

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .jobs import Job as Job
     from .jobs import Run as Run
     from .jobs import RunStatus as RunStatus
+    from .panel.controller import SchedulerPanel as SchedulerPanel
     from .scheduler import Scheduler as Scheduler
     from .triggers import CronTrigger as CronTrigger
     from .triggers import DateTrigger as DateTrigger
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from .triggers import parse_trigger as parse_trigger
 
 # Everything but the errors is imported on first use: worker processes import the package
-# (forkserver preloads nbsched._worker), and they need none of the engine.
+# (the forkserver preloads nbsched.executors._worker), and they need none of the engine.
 _LAZY = {
     **dict.fromkeys(
         ["Event", "JobAdded", "JobBound", "JobPaused", "JobRemoved", "JobResumed",
@@ -57,6 +58,7 @@ _LAZY = {
     ),
     **dict.fromkeys(["CellTarget", "Job", "Run", "RunStatus"], "jobs"),
     "Scheduler": "scheduler",
+    "SchedulerPanel": "panel.controller",  # (imports ipywidgets)
     **dict.fromkeys(
         ["CronTrigger", "DateTrigger", "IntervalTrigger", "OrTrigger", "parse_trigger"],
         "triggers",
@@ -65,6 +67,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "panel":  # nbsched.panel(): the package is callable (see nbsched/panel)
+        import importlib
+
+        return importlib.import_module(".panel", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'nbsched' has no attribute {name!r}")
@@ -76,7 +82,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY, "panel"})
 
 
 # A library logs; the application decides where logs go. Without a handler, Python's
@@ -121,9 +127,13 @@ __all__ = [
     "__version__",
     "load_ipython_extension",
     "unload_ipython_extension",
+    "panel",
+    "SchedulerPanel",
 ]
 
 
+# The kernel layer is imported only when IPython asks for it, so that ``import nbsched``
+# (programs, worker processes) never imports IPython or traitlets.
 def load_ipython_extension(ip: Any) -> None:
     """``%load_ext nbsched``: start this kernel's scheduler and register ``%schedule``."""
     from .kernel import load

@@ -1,24 +1,24 @@
 """Process-wide exit hooks: run nbsched's cleanup once, however the process ends.
 
-What reaches Python code when a kernel (or a plain program) ends is measured in
-``research/kernel-lifecycle.md`` §1; this module hooks every path that does:
+Of the ways a kernel (or a plain program) ends, only some run Python code at all; this module
+hooks every path that does:
 
-* ``Kernel.do_shutdown`` (:func:`install_kernel_hooks`): the earliest hook of a graceful
-  ``shutdown_request`` or restart. It runs on the kernel's *control* thread, before
-  ipykernel's own child sweep (``_at_shutdown``).
+* ``Kernel.do_shutdown``: the earliest hook of a graceful ``shutdown_request`` or restart,
+  on the kernel's *control* thread. The kernel layer wraps it (``nbsched.kernel.hooks``) to
+  call :func:`run_exit_callbacks`; the core knows nothing of kernels.
 * ``threading._register_atexit`` and ``atexit``: ``exit()`` in a cell (which skips
   ``do_shutdown``) and any normal interpreter exit, ``sys.exit(88)`` included. Both are
   registered *after* importing ``concurrent.futures`` and ``multiprocessing.util``, whose own
-  exit handlers join workers and can hang forever (research §1, "atexit ordering is LIFO";
-  Airflow #32706); ours run first.
+  exit handlers join workers and can hang forever (Airflow #32706): both lists run last
+  registered first, so ours run before theirs.
 * ``SIGTERM`` and ``SIGHUP`` handlers (only when installed from the main thread, which is
   where Python runs signal handlers): jupyter_client's escalation, ``docker stop``, systemd.
   They run the callbacks, then die of the same signal (or chain to the previous handler).
   They never call ``sys.exit()``: while a cell runs, IPython swallows the ``SystemExit`` and the
-  kernel keeps running (research §1).
+  kernel keeps running.
 
 SIGKILL, ``shutdown_kernel(now=True)`` and the death of the Jupyter server run no Python code
-at all; the process executor's reaper process covers those (``nbsched/_reaper.py``).
+at all; the process executor's reaper process covers those (``nbsched/executors/_reaper.py``).
 
 Callbacks run at most once each, newest first (like ``atexit``), errors are logged and
 swallowed, and :func:`run_exit_callbacks` returns within a bounded time even if a callback
@@ -30,7 +30,6 @@ while it holds a lock a callback needs) from deadlocking the process.
 from __future__ import annotations
 
 import atexit
-import functools
 import itertools
 import logging
 import os
@@ -41,15 +40,13 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-__all__ = ["on_exit", "install_kernel_hooks", "run_exit_callbacks"]
+__all__ = ["on_exit", "run_exit_callbacks"]
 
 _log = logging.getLogger(__name__)
 
 #: how long :func:`run_exit_callbacks` waits for the callbacks. jupyter_client SIGTERMs the
-#: kernel 2.5 s after a shutdown request (research §2), so stay well inside that.
+#: kernel 2.5 s after a shutdown request, so stay well inside that.
 EXIT_BUDGET = 1.5
-
-_WRAPPED_MARK = "_nbsched_exit_hook"
 
 
 class _ExitRegistry:
@@ -149,31 +146,6 @@ def on_exit(callback: Callable[[], None]) -> Callable[[], None]:
     return _registry.add(callback)
 
 
-def install_kernel_hooks(kernel: object) -> None:
-    """Idempotently wrap ``kernel.do_shutdown`` so that the registered callbacks run first.
-
-    ``do_shutdown`` runs on the control thread when a ``shutdown_request`` arrives (shutdown or
-    restart), before ipykernel SIGTERMs the children in its process group; cleaning up there
-    keeps the graceful shutdown well inside jupyter_client's 2.5 s grace (research §3.2,
-    "final2"). Also installs the other hooks, like :func:`on_exit`.
-
-    :param kernel: an ipykernel ``Kernel`` (anything with a ``do_shutdown(restart)`` method)
-    """
-    _install()
-    original = getattr(kernel, "do_shutdown", None)
-    if original is None or getattr(original, _WRAPPED_MARK, False):
-        return
-
-    @functools.wraps(original)
-    def do_shutdown(restart: bool, *args: Any, **kwargs: Any) -> Any:
-        run_exit_callbacks("kernel restart" if restart else "kernel shutdown")
-        # Sync or async (ipykernel accepts both): hand back whatever the original returns.
-        return original(restart, *args, **kwargs)
-
-    setattr(do_shutdown, _WRAPPED_MARK, True)
-    kernel.do_shutdown = do_shutdown  # type: ignore[attr-defined]
-
-
 def run_exit_callbacks(reason: str = "", timeout: float = EXIT_BUDGET) -> None:
     """Run every registered callback once (newest first), logging and swallowing errors.
 
@@ -196,7 +168,7 @@ def _install() -> None:
     with _install_lock:
         if not _atexit_installed:
             # Import the modules whose exit handlers join workers *before* registering ours:
-            # both atexit lists run LIFO, so ours then run first (research §1).
+            # both atexit lists run LIFO, so ours then run first.
             import concurrent.futures.process  # noqa: F401
             import concurrent.futures.thread  # noqa: F401
             import multiprocessing.util  # noqa: F401
@@ -246,6 +218,6 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         previous(signum, frame)
         return
     # Die of the same signal, as if we had never been here. Not sys.exit(): raised inside a
-    # running cell, IPython would catch the SystemExit and the kernel would live on (§1).
+    # running cell, IPython would catch the SystemExit and the kernel would live on.
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)

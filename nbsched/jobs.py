@@ -9,19 +9,65 @@ access.
 from __future__ import annotations
 
 import enum
+import hashlib
 import weakref
 from collections.abc import Mapping
 from dataclasses import Field, FrozenInstanceError, dataclass, field
 from datetime import UTC, datetime, tzinfo
 from operator import attrgetter
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from .abc import Trigger
 
-__all__ = ["CellTarget", "Job", "JobOptions", "Run", "RunStatus", "TargetKind"]
+__all__ = [
+    "CellTarget",
+    "Job",
+    "JobOptions",
+    "Run",
+    "RunStatus",
+    "TargetKind",
+    "check_name",
+    "default_job_name",
+]
 
 TargetKind = Literal["callable", "cell", "notebook"]
+
+#: the longest job name (it is a key in every store, and shown in tables)
+MAX_NAME_LENGTH = 200
+
+
+def check_name(name: object) -> str:
+    """The one rule for job names, wherever a name comes from (the API, ``--name``, the
+    command line, REST): a string of 1 to 200 printable characters, without spaces at either
+    end, not starting with ``-`` (it would read as an option on the command line and in
+    ``%schedule``).
+
+    :returns: ``name``
+    :raises InvalidArgumentError: a name that breaks the rule, with the rule in the message
+    """
+    rule = (
+        f"a job name is 1 to {MAX_NAME_LENGTH} printable characters, without spaces at "
+        "either end, not starting with '-'"
+    )
+    if not isinstance(name, str):
+        raise InvalidArgumentError(f"Job name {name!r} is not a string; {rule}")
+    if not name.strip():
+        raise InvalidArgumentError(f"Job name {name!r} is empty; {rule}")
+    if name != name.strip():
+        raise InvalidArgumentError(f"Job name {name!r} has spaces at an end; {rule}")
+    if name.startswith("-"):
+        raise InvalidArgumentError(f"Job name {name!r} starts with '-'; {rule}")
+    if not name.isprintable():
+        raise InvalidArgumentError(f"Job name {name!r} has control characters; {rule}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidArgumentError(
+            f"Job name {name[:20]!r}... is {len(name)} characters long; {rule}"
+        )
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,3 +479,37 @@ class Run:
             f"<Run {self.job_name!r} {self.status.value} "
             f"scheduled_for={self.scheduled_for.isoformat()} id={self.id}>"
         )
+
+
+# -- default job names: the one rule for Scheduler.add_job and %%schedule -------------------
+
+
+def default_job_name(
+    kind: str, ref: str, *, owner: str | None = None, cell_id: str | None = None
+) -> str:
+    """The name a job gets when none is given.
+
+    * a function (``"module:qualname"``): its last name part (``"pkg.mod:Cls.run"`` -> ``run``);
+      a lambda or other ``<...>`` name gets ``job-<hash of the reference>``;
+    * a notebook (a path ending in ``.ipynb``): the file's stem;
+    * a cell: ``cell-<hash>`` of the owner and of the front-end's cell id when there is one,
+      else of the source without surrounding blank space, so that running the same cell
+      again names the same job. The owner is part of the hash so that two notebooks (or a
+      copied notebook, whose cells keep their ids) never share a name in a shared store.
+
+    :param kind: ``"callable"``, ``"cell"`` or ``"notebook"``
+    :param ref: the stored target: a reference, a notebook path or the cell's source
+    :param owner: the notebook (or program) the job belongs to
+    :param cell_id: the front-end's id of the cell (cells only)
+    """
+    if kind == "cell":
+        key = f"id:{cell_id}" if cell_id else f"src:{ref.strip()}"
+        return "cell-" + _digest(f"{owner or ''}\0{key}")
+    if kind == "notebook":
+        return PurePath(ref).stem or "job-" + _digest(ref)
+    name = ref.partition(":")[2].rsplit(".", 1)[-1]
+    return name if name and not name.startswith("<") else "job-" + _digest(ref)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:8]

@@ -29,7 +29,6 @@ the scheduler still claiming to run -- APScheduler 3's "zombie" (research/apsche
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import heapq
 import itertools
 import logging
@@ -73,11 +72,12 @@ from .events import (
 )
 from .executors import capture as _capture
 from .executors.thread import ThreadJobExecutor
-from .jobs import CellTarget, Job, JobOptions, Run, RunStatus
+from .jobs import CellTarget, Job, JobOptions, Run, RunStatus, check_name, default_job_name
 from .targets import callable_to_ref, is_importable_ref, ref_to_callable
 from .triggers import parse_trigger
-from .triggers._zones import resolve_zone
+from .triggers.durations import parse_duration
 from .triggers.registry import BrokenTrigger
+from .triggers.zones import resolve_zone
 
 __all__ = ["Scheduler"]
 
@@ -360,12 +360,12 @@ class Scheduler:
         args: Iterable[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
         executor: str = "thread",
-        timeout: float | None = None,
+        timeout: float | str | None = None,
         max_instances: int = 1,
         coalesce: bool = True,
-        misfire_grace_time: float | None = None,
+        misfire_grace_time: float | str | None = None,
         retries: int = 0,
-        retry_delay: float = 0,
+        retry_delay: float | str = 0,
         paused: bool = False,
         replace_existing: bool = False,
         parameters: Mapping[str, Any] | None = None,
@@ -387,12 +387,14 @@ class Scheduler:
         """
         args = tuple(args)
         kwargs = dict(kwargs) if kwargs else _NO_KWARGS
-        _check_options(timeout, max_instances, misfire_grace_time, retries, retry_delay)
+        timeout, misfire_grace_time, retry_delay = _check_options(
+            timeout, max_instances, misfire_grace_time, retries, retry_delay
+        )
         if parameters is not None and not isinstance(parameters, Mapping):
             raise InvalidArgumentError(f"parameters must be a mapping, got {parameters!r}")
         kind, ref, func = self._target(target)
         if name is None:
-            name = _default_name(kind, ref)
+            name = default_job_name(kind, ref, owner=self.owner)
         _check_name(name)
         executor_obj = self._executor(executor)
         trig = self._trigger(trigger)
@@ -1341,39 +1343,33 @@ def _describe_store(store: JobStore) -> str:
 
 
 def _check_name(name: object) -> None:
-    if not isinstance(name, str) or not name.strip() or name != name.strip():
-        raise InvalidArgumentError(
-            f"Job name must be a non-empty string without surrounding spaces, got {name!r}"
-        )
-    if len(name) > 200:
-        raise InvalidArgumentError(f"Job name is {len(name)} characters long; 200 at most")
+    check_name(name)  # the one rule for job names (nbsched.jobs)
 
 
 def _check_options(
-    timeout: float | None, max_instances: int, grace: float | None, retries: int, delay: float
-) -> None:
-    def number(value: object) -> bool:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-
-    if timeout is not None and (not number(timeout) or timeout <= 0):
-        raise InvalidArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    timeout: float | str | None,
+    max_instances: int,
+    grace: float | str | None,
+    retries: int,
+    delay: float | str,
+) -> tuple[float | None, float | None, float]:
+    """The durations as seconds (``"2 mins"`` as the magics read it), after checking all."""
+    timeout_s = None if timeout is None else _duration(timeout, "timeout")
+    if timeout_s is not None and timeout_s <= 0:
+        raise InvalidArgumentError(f"timeout must be more than 0 seconds, got {timeout!r}")
     if not isinstance(max_instances, int) or isinstance(max_instances, bool) or max_instances < 1:
         raise InvalidArgumentError(f"max_instances must be an integer ≥ 1, got {max_instances!r}")
-    if grace is not None and (not number(grace) or grace < 0):
-        raise InvalidArgumentError(
-            f"misfire_grace_time must be None or seconds ≥ 0, got {grace!r}"
-        )
+    grace_s = None if grace is None else _duration(grace, "misfire_grace_time")
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise InvalidArgumentError(f"retries must be an integer ≥ 0, got {retries!r}")
-    if not number(delay) or delay < 0:
-        raise InvalidArgumentError(f"retry_delay must be seconds ≥ 0, got {delay!r}")
+    return timeout_s, grace_s, _duration(delay, "retry_delay")
 
 
-def _default_name(kind: str, ref: str) -> str:
-    if kind == "cell":
-        return "cell-" + hashlib.sha1(ref.encode()).hexdigest()[:8]
-    name = ref.partition(":")[2].rsplit(".", 1)[-1]
-    return name if name and not name.startswith("<") else "job-" + hashlib.sha1(ref.encode()).hexdigest()[:8]
+def _duration(value: float | str, what: str) -> float:
+    try:
+        return parse_duration(value)
+    except NbschedError as exc:  # the same error, saying which argument it was about
+        raise type(exc)(f"{what}: {exc}") from None
 
 
 def _unbound_reason(job: Job) -> str:

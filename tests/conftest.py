@@ -1,4 +1,4 @@
-"""Fixtures shared by every test directory.
+"""Fixtures shared by every test directory (helpers live in ``tests/helpers``).
 
 Directory-specific fixtures live in that directory's own conftest.py (tests/triggers/,
 tests/stores/, tests/kernel/, tests/process/, ...).
@@ -9,21 +9,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from nbsched.testing import FakeClock
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
-    """Wait, with a bound, until ``predicate()`` is true (a condition, not a hopeful sleep)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-        time.sleep(0.005)
+from tests.helpers.env import isolated_dirs
+from tests.helpers.kernels import Kernels
 
 
 @pytest.fixture
@@ -52,19 +45,22 @@ def _no_leaked_threads() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def jupyter_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point HOME, JUPYTER_* and IPYTHONDIR at a temporary directory so that the user's own
-    configuration and stores never leak into tests (jupyter_server's jp_environ idea)."""
+    configuration and stores never leak into tests (the layout kernels get too)."""
     root = tmp_path_factory.mktemp("home")
-    for var, sub in (
-        ("HOME", ""),
-        ("JUPYTER_CONFIG_DIR", "jupyter_config"),
-        ("JUPYTER_DATA_DIR", "jupyter_data"),
-        ("JUPYTER_RUNTIME_DIR", "jupyter_runtime"),
-        ("IPYTHONDIR", "ipython"),
-    ):
-        path = root / sub if sub else root
-        path.mkdir(parents=True, exist_ok=True)
-        monkeypatch.setenv(var, str(path))
+    for var, value in isolated_dirs(root).items():
+        monkeypatch.setenv(var, value)
     monkeypatch.delenv("NBSCHED_DB_URL", raising=False)
-    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     return root
+
+
+@pytest.fixture(scope="module")
+def kernel_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernels]:
+    """Start real kernels (``kernel_factory.start("ipk7", notebook=..., root=..., env=...)``,
+    see ``tests.helpers.kernels``); every one still running is shut down at module end."""
+    kernels = Kernels(tmp_path_factory.mktemp("kernels"))
+    try:
+        yield kernels
+    finally:
+        errors = kernels.close()
+        assert not errors, errors

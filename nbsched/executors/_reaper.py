@@ -1,14 +1,15 @@
 """The reaper: a tiny process that kills the worker process groups once their parent is gone.
 
 SIGKILL of the kernel's pid (the OOM killer), ``shutdown_kernel(now=True)`` and the death of
-the Jupyter server run no Python code in the kernel, so no hook can clean up after them
-(``research/kernel-lifecycle.md`` §1). PDEATHSIG covers only direct children, and only fork/
-spawn ones; a forkserver worker's parent is the forkserver. The reaper covers every case
-(§3.2: zero survivors, grandchildren included):
+the Jupyter server run no Python code in the kernel, so no hook can clean up after them.
+``PR_SET_PDEATHSIG`` covers only direct children: a forkserver worker's parent is the
+forkserver, and a job's grandchildren are nobody's direct children. The reaper covers every
+case, grandchildren included:
 
 * it runs in its own session (``start_new_session=True``), so no killpg aimed at the kernel's
   process group (interrupt, ``now=True``, jupyter_client's SIGTERM) reaches it, and it ignores
-  SIGINT and SIGHUP;
+  SIGINT and SIGHUP. It is launched with SIGINT blocked (the pool thread does that), so the
+  kernel's group SIGINT cannot kill it between fork and ``setsid``;
 * its stdin is a pipe whose only writer is the parent. The parent writes ``+PGID`` when a
   worker starts and ``-PGID`` once the worker's group is dead;
 * on EOF (the parent is gone, however it died) it sends SIGTERM to every registered group,
@@ -17,8 +18,8 @@ spawn ones; a forkserver worker's parent is the forkserver. The reaper covers ev
 :class:`Reaper` is the parent's side: it starts the process, keeps the set of registered
 groups, restarts the reaper (re-registering every group) if it dies, and closes the pipe at
 shutdown. In a child forked from the parent (``os.fork``, multiprocessing's ``fork``) our copy
-of the pipe's write end is closed at once, or that child would keep the reaper from ever
-seeing EOF (§3.2, "Pipe EOF").
+of the pipe's write end is closed at once: a child holding it would keep the reaper from
+ever seeing EOF.
 """
 
 from __future__ import annotations

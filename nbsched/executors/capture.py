@@ -1,39 +1,104 @@
-"""Per-thread capture of ``sys.stdout`` / ``sys.stderr``.
+"""Per-run capture of ``sys.stdout`` / ``sys.stderr``, for runs in threads of this process.
 
 A job's prints must land in its own ``Run.output`` -- never in whatever notebook cell happens
 to be running (APScheduler's thread jobs print into the most recent cell). Python-level writes
-go through ``sys.stdout``; we replace it (and stderr) once with a proxy that looks up a
-per-thread buffer. Threads without a buffer write through to the original stream untouched,
-so the notebook's own output is unaffected. Writes at the file-descriptor level (C
-extensions, ``os.system``) cannot be told apart per thread; the process executor captures
+go through ``sys.stdout``; we replace it (and stderr) once with a proxy that looks up the
+calling thread's :class:`Capture`. Threads without one write through to the original stream
+untouched, so the notebook's own output is unaffected. Writes at the file-descriptor level
+(C extensions, ``os.system``) cannot be told apart per thread; the process executor captures
 those for its own runs.
+
+**Threads a run starts** write into the run too. While the proxies are installed,
+``threading.Thread.start`` hands the starting thread's capture to the new thread (its ``run``
+is wrapped for that one start), so threads started by threads the run started inherit it as
+well, and so does a thread's uncaught-exception traceback. A task submitted to a
+``concurrent.futures.ThreadPoolExecutor`` is written to the capture of the thread that
+*submitted* it, whichever pool thread runs it and whoever started that thread: a pool made in
+a job and kept in a global serves later runs and the notebook each with their own output.
+(Pools that hand tasks to long-lived threads of their own, like ``multiprocessing.pool.
+ThreadPool``, keep the capture of the thread that created them.)
+
+**After the run ends** (:func:`end`), its capture is closed: what its threads still write is
+dropped and counted (:attr:`Capture.dropped`). It cannot go to the run, whose output is
+already recorded, and every other place would be wrong: in a kernel, the kernel's streams and
+even its file descriptors 1 and 2 end up in whichever cell is running. So a run's output is
+what the job and its threads wrote until the job function returned; a thread that must be
+heard after that has to be joined by the job.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
-from typing import Any, TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
 
-__all__ = ["install", "uninstall", "begin", "end", "buffer", "is_proxy"]
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+__all__ = ["Capture", "install", "uninstall", "begin", "end", "buffer", "is_proxy"]
 
 _local = threading.local()
 _lock = threading.Lock()
 _installs = 0
 
 
+class Capture:
+    """The output of one run, written by the run's thread and the threads it started."""
+
+    __slots__ = ("_parts", "_open", "_lock", "owner", "outer", "dropped")
+
+    def __init__(self, outer: Capture | None = None) -> None:
+        self._parts: list[str] = []
+        self._open = True
+        self._lock = threading.Lock()
+        #: the thread that called :func:`begin`
+        self.owner = threading.get_ident()
+        #: the capture this thread had begun before (restored by :func:`end`)
+        self.outer = outer
+        #: characters written after the run ended (dropped)
+        self.dropped = 0
+
+    def append(self, text: str) -> None:
+        """Record ``text`` (drop it if the run has ended)."""
+        with self._lock:
+            if self._open:
+                self._parts.append(text)
+            else:
+                self.dropped += len(text)
+
+    def close(self) -> str:
+        """End the capture; returns everything recorded."""
+        with self._lock:
+            self._open = False
+            text = "".join(self._parts)
+            self._parts = []
+        return text
+
+    @property
+    def closed(self) -> bool:
+        """True once the run has ended (:func:`end`)."""
+        return not self._open
+
+
+def _current() -> Capture | None:
+    capture: Capture | None = getattr(_local, "capture", None)
+    return capture
+
+
 class _ThreadRoutedStream:
     """Stands in for ``sys.stdout``/``sys.stderr``: writes from a capturing thread go to its
-    buffer, everything else to the stream that was there before."""
+    capture, everything else to the stream that was there before."""
 
     def __init__(self, wrapped: TextIO) -> None:
         self._wrapped = wrapped
 
     def write(self, text: str) -> int:
-        buf = getattr(_local, "buf", None)
-        if buf is None:
+        capture = _current()
+        if capture is None:
             return self._wrapped.write(text)
-        buf.append(text)
+        capture.append(text)
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -41,22 +106,115 @@ class _ThreadRoutedStream:
             self.write(line)
 
     def flush(self) -> None:
-        if getattr(_local, "buf", None) is None:
+        if _current() is None:
             self._wrapped.flush()
 
     def isatty(self) -> bool:
-        return getattr(_local, "buf", None) is None and self._wrapped.isatty()
+        return _current() is None and self._wrapped.isatty()
 
     def __getattr__(self, name: str) -> Any:  # encoding, fileno, ... of the real stream
         return getattr(self._wrapped, name)
 
 
+# -- carrying a capture into threads -----------------------------------------------------------
+
+_ThreadStart = Callable[[threading.Thread], None]
+_original_start: _ThreadStart | None = None
+_original_submit: Callable[..., Future[Any]] | None = None
+
+
+def _start(thread: threading.Thread) -> None:
+    """``threading.Thread.start`` while installed: the new thread gets the caller's capture."""
+    capture = _current()
+    # (None only if someone kept a reference to us past uninstall(): the original is back)
+    start = _original_start or threading.Thread.start
+    if capture is None:
+        start(thread)
+        return
+    run = thread.run
+
+    def run_captured() -> None:
+        _local.capture = capture  # kept to the end: the excepthook's traceback goes there too
+        try:
+            run()
+        finally:
+            vars(thread).pop("run", None)  # (no reference cycle thread -> wrapper -> thread)
+
+    thread.run = run_captured  # type: ignore[method-assign]
+    try:
+        start(thread)
+    except BaseException:
+        vars(thread).pop("run", None)  # not started (started twice, too many threads)
+        raise
+
+
+def _submit(
+    pool: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> Future[Any]:
+    """``ThreadPoolExecutor.submit`` while installed: the task runs in the submitter's
+    capture, or in none (into the notebook) if the submitter has none."""
+    submit = _original_submit
+    if submit is None:  # (as in _start)
+        from concurrent.futures import ThreadPoolExecutor
+
+        submit = ThreadPoolExecutor.submit
+    return submit(pool, _in_capture(_current(), fn), *args, **kwargs)
+
+
+def _in_capture(capture: Capture | None, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        outer = _current()
+        _local.capture = capture
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _local.capture = outer
+
+    return call
+
+
+def _hook_threads() -> None:
+    # Imported here, not at the top: this module is imported in every worker process (and in
+    # the forkserver, before each worker), which never installs it and need not pay for
+    # concurrent.futures (and the logging package it brings).
+    from concurrent.futures import ThreadPoolExecutor as pool_class
+
+    global _original_start, _original_submit
+    if _original_start is None:
+        _original_start = threading.Thread.start
+        threading.Thread.start = _start  # type: ignore[method-assign,assignment]
+    if _original_submit is None:
+        _original_submit = pool_class.submit
+        pool_class.submit = _submit  # type: ignore[method-assign,assignment]
+
+
+def _unhook_threads() -> None:
+    """Put the originals back, unless someone wrapped ours meanwhile: then ours stays inside
+    theirs (with no capture in any thread it passes everything through), and the next
+    install() finds it still in place."""
+    from concurrent.futures import ThreadPoolExecutor as pool_class
+
+    global _original_start, _original_submit
+    if _original_start is not None and vars(threading.Thread).get("start") is _start:
+        threading.Thread.start = _original_start  # type: ignore[method-assign,assignment]
+        _original_start = None
+    if _original_submit is not None and vars(pool_class).get("submit") is _submit:
+        pool_class.submit = _original_submit  # type: ignore[method-assign]
+        _original_submit = None
+
+
+# -- API -------------------------------------------------------------------------------------
+
+
 def install() -> None:
-    """Put the routing proxies on ``sys.stdout``/``sys.stderr`` (reference counted)."""
+    """Put the routing proxies on ``sys.stdout``/``sys.stderr`` and hook thread starts and
+    thread-pool submits (reference counted)."""
     global _installs
     with _lock:
         _installs += 1
         _wrap_current()
+        _hook_threads()
 
 
 def _wrap_current() -> None:
@@ -68,7 +226,7 @@ def _wrap_current() -> None:
 
 def uninstall() -> None:
     """Undo one :func:`install`; the last one restores the original streams, unless someone
-    replaced them after us (then theirs stays)."""
+    replaced them after us (then theirs stays), and the thread hooks."""
     global _installs
     with _lock:
         _installs = max(0, _installs - 1)
@@ -78,10 +236,11 @@ def uninstall() -> None:
             stream = getattr(sys, attr)
             if isinstance(stream, _ThreadRoutedStream):
                 setattr(sys, attr, stream._wrapped)
+        _unhook_threads()
 
 
-def begin() -> None:
-    """Start capturing this thread's output (into a fresh buffer)."""
+def begin() -> Capture:
+    """Start capturing this thread's output (and its new threads') into a fresh capture."""
     if _installs and not (
         isinstance(sys.stdout, _ThreadRoutedStream) and isinstance(sys.stderr, _ThreadRoutedStream)
     ):
@@ -89,20 +248,31 @@ def begin() -> None:
         # capsys, IPython's capture): wrap theirs too. Other threads' writes still pass
         # through to it, and whoever replaced it restores their saved stream as usual.
         _wrap_current()
-    _local.buf = []
+    current = _current()
+    # Nested in a capture this thread began: restored by end(). One inherited from the thread
+    # that started this one is not: a thread that runs runs of its own (an executor's worker,
+    # started from inside a job) writes to the real streams between them.
+    outer = current if current is not None and current.owner == threading.get_ident() else None
+    capture = Capture(outer)
+    _local.capture = capture
+    return capture
 
 
 def end() -> str:
-    """Stop capturing this thread's output and return what it wrote."""
-    buf = getattr(_local, "buf", None)
-    _local.buf = None
-    return "".join(buf) if buf else ""
+    """Stop capturing this thread's output and return what it and its threads wrote. From
+    now on, what those threads write is dropped."""
+    capture = _current()
+    if capture is None:
+        return ""
+    _local.capture = capture.outer
+    return capture.close()
 
 
-def buffer() -> list[str] | None:
-    """The calling thread's capture buffer (append to it to capture), ``None`` if this
-    thread is not capturing."""
-    return getattr(_local, "buf", None)
+def buffer() -> Capture | None:
+    """The calling thread's capture (``append`` to it to capture), ``None`` if this thread is
+    not capturing. A thread that outlived its run has a closed one: what it appends is
+    dropped, and it must not go anywhere else either."""
+    return _current()
 
 
 def is_proxy(stream: object) -> bool:

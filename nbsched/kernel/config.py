@@ -13,7 +13,6 @@ Changing a trait after ``%load_ext nbsched`` takes effect at the next ``%reload_
 from __future__ import annotations
 
 import os
-import zoneinfo
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,9 @@ from typing import TYPE_CHECKING, Any
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Integer, TraitError, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
+
+from ..errors import NbschedError
+from ..triggers.zones import check_zone
 
 if TYPE_CHECKING:
     from ..jobs import Job
@@ -36,7 +38,7 @@ MEMORY_URL = "memory:"
 
 def default_db_url() -> str:
     """``sqlite:///<jupyter data dir>/nbsched/nbsched.db``: one store per user, shared by
-    every kernel (DESIGN §7, STYLE §15.1)."""
+    every kernel."""
     return f"sqlite:///{Path(jupyter_data_dir()) / 'nbsched' / 'nbsched.db'}"
 
 
@@ -95,12 +97,9 @@ class NbschedConfig(LoggingConfigurable):
         value = str(proposal["value"]).strip()
         if value:
             try:
-                zoneinfo.ZoneInfo(value)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-                raise TraitError(
-                    f"NbschedConfig.timezone: unknown time zone {value!r}; use an IANA name such "
-                    "as 'Europe/Paris' or 'UTC'"
-                ) from exc
+                check_zone(value)  # the one zone check (nbsched.triggers.zones)
+            except NbschedError as exc:
+                raise TraitError(f"NbschedConfig.timezone: {exc}") from exc
         return value
 
     @validate("max_workers")

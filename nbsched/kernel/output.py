@@ -1,10 +1,10 @@
 """Keep job output out of notebook cells: the kernel-specific half.
 
-The scheduler puts a thread-routing proxy on ``sys.stdout``/``sys.stderr`` (``_capture``):
-a print in a job thread lands in that run's buffer. Two paths go around that proxy inside a
-kernel, and both end in whatever cell happens to be running -- ipykernel sends a background
-thread's output with the *most recent* parent header (ipykernel 6 always; ipykernel 7 too,
-unless the thread called ``set_thread_parent``):
+The scheduler puts a thread-routing proxy on ``sys.stdout``/``sys.stderr``
+(``nbsched.executors.capture``): a print in a job thread lands in that run's buffer. Two paths
+go around that proxy inside a kernel, and both end in whatever cell happens to be running --
+ipykernel sends a background thread's output with the *most recent* parent header (ipykernel
+6 always; ipykernel 7 too, unless the thread called ``set_thread_parent``):
 
 1. writes to the kernel's stream objects held from *before* the proxy was installed --
    typically a ``logging.StreamHandler`` made by ``logging.basicConfig()`` in an earlier

@@ -15,6 +15,9 @@ SMB, ...) raises no inotify event there, so on those -- and wherever inotify is 
 The inotify calls come from `inotify_simple <https://pypi.org/project/inotify-simple/>`_;
 what is here is the part that is ours: which file systems to trust, which names to listen
 for, and one thread that hands changes on at most every ``min_gap`` seconds.
+
+Where a scheduler does poll, :class:`MarkerCache` keeps each look at two ``stat`` calls while
+the files are untouched, instead of a query.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ import os
 import re
 import select
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["FileWatch", "watch_files", "is_local_fs"]
+__all__ = ["FileWatch", "watch_files", "is_local_fs", "MarkerCache"]
 
 log = logging.getLogger("nbsched")
 
@@ -178,3 +182,48 @@ def watch_files(
         log.info("nbsched: cannot watch the store's files (%s); polling instead", exc)
         return None
     return FileWatch(inotify, names, callback, min_gap)
+
+
+#: re-read the marker at least this often (seconds) even when the files look untouched, in
+#: case a filesystem's coarse timestamps hid a write of the same size
+_MARKER_REREAD = 30.0
+
+
+class MarkerCache:
+    """The store's change marker, read again only when the SQLite file or its WAL changed
+    (``mtime_ns`` and size) since the last read, or ``_MARKER_REREAD`` seconds passed.
+
+    :param paths: the database file and its WAL; empty (PostgreSQL, in-memory): always read
+    """
+
+    def __init__(self, paths: tuple[str, ...]) -> None:
+        self._paths = paths
+        self._files: tuple[tuple[int, int], ...] | None = None
+        self._marker: int | None = None
+        self._read_at = 0.0
+
+    def get(self, read: Callable[[], int | None]) -> int | None:
+        """The marker: the one read last while the files are untouched, else ``read()``."""
+        files = self._state()
+        now = time.monotonic()
+        if files is not None and files == self._files and now - self._read_at < _MARKER_REREAD:
+            return self._marker
+        marker = read()
+        # The state was taken *before* the read: a write racing with it changes the files
+        # again after, so the next call reads once more; nothing is missed.
+        self._files, self._marker, self._read_at = files, marker, now
+        return marker
+
+    def _state(self) -> tuple[tuple[int, int], ...] | None:
+        """(mtime_ns, size) of each file, ``None`` when there are none to look at."""
+        if not self._paths:
+            return None
+        state = []
+        for path in self._paths:
+            try:
+                st = os.stat(path)
+            except OSError:
+                state.append((0, -1))
+            else:
+                state.append((st.st_mtime_ns, st.st_size))
+        return tuple(state)

@@ -8,7 +8,7 @@ Shared by the persistent stores; no SQL here. Two rules shape this module:
   be restored still becomes a :class:`~nbsched.jobs.Job`, with a
   :class:`~nbsched.triggers.registry.BrokenTrigger` (which never fires) saying why, and with the original
   bytes/state kept so that writing the job back stores them unchanged. APScheduler deletes rows
-  it cannot restore (its issue #341; research/apscheduler.md §2.4); we never do.
+  it cannot restore (its issue #341); we never do.
 """
 
 from __future__ import annotations

@@ -5,12 +5,16 @@
   WAL, ``synchronous=NORMAL``, a busy timeout and SQLAlchemy (not the sqlite3 module) emitting
   ``BEGIN``, so that writes can start with ``BEGIN IMMEDIATE``; on PostgreSQL, a lock timeout;
   :func:`sync_sqlite_connection` brings a pooled SQLite connection in line before a transaction
-  (for the "begin" hook, and for the store's direct write path, ``_direct.py``).
+  (for the "begin" hook, and for the store's direct write path, ``_direct.py``);
+* :func:`make_sqlite_dir`, :func:`check_schema` and :func:`init_meta` -- what opening a store
+  does before and after creating the tables.
 """
 
 from __future__ import annotations
 
+import random
 import weakref
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -27,12 +31,15 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    insert,
+    inspect,
+    select,
 )
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, StateVersionError, StoreError
 
 __all__ = [
     "Tables",
@@ -41,7 +48,14 @@ __all__ = [
     "install_hooks",
     "EngineSettings",
     "sync_sqlite_connection",
+    "make_sqlite_dir",
+    "check_schema",
+    "init_meta",
+    "SCHEMA_VERSION",
 ]
+
+#: version of the table layout, stored in the meta table; a newer one is refused
+SCHEMA_VERSION = 1
 
 
 #: the rows of the meta table: the version of the table layout, and the counter of job
@@ -254,3 +268,43 @@ def db_message(exc: BaseException) -> str:
         if line.strip():
             return line.strip()
     return type(orig if orig is not None else exc).__name__
+
+
+# -- opening a store -------------------------------------------------------------------------
+
+
+def make_sqlite_dir(url: URL, shown: str) -> None:
+    """Create the directory of an SQLite file (``shown``: the URL as messages show it)."""
+    db = url.database
+    if not db or db.startswith("file:"):
+        return
+    try:
+        Path(db).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"Job store {shown}: cannot create the directory of {db!r}: {exc}"
+        ) from exc
+
+
+def check_schema(conn: Connection, meta: Table, shown: str) -> None:
+    """Refuse tables made by a newer nbsched (``shown``: the URL as messages show it)."""
+    if not inspect(conn).has_table(meta.name):
+        return
+    version = conn.execute(select(meta.c.value).where(meta.c.key == SCHEMA_KEY)).scalar()
+    if version is not None and version > SCHEMA_VERSION:
+        raise StateVersionError(
+            f"Job store {shown} has schema version {version}, but this nbsched "
+            f"understands up to {SCHEMA_VERSION}: it was written by a newer nbsched; "
+            "upgrade nbsched, or use another db_url"
+        )
+
+
+def init_meta(conn: Connection, meta: Table) -> None:
+    """Write the rows of the meta table that are missing."""
+    present = set(conn.execute(select(meta.c.key)).scalars())
+    # The change counter starts at a random value, so that a store deleted and created
+    # again does not repeat the markers a poller saw before.
+    initial = {SCHEMA_KEY: SCHEMA_VERSION, CHANGES_KEY: random.getrandbits(40)}
+    missing = [{"key": k, "value": v} for k, v in initial.items() if k not in present]
+    if missing:
+        conn.execute(insert(meta), missing)

@@ -29,8 +29,9 @@ from itertools import islice
 from typing import Any
 
 from ..abc import ALL_OWNERS, JobStore
-from ..errors import ConflictingJobError, InvalidArgumentError, JobLookupError
+from ..errors import ConflictingJobError, JobLookupError
 from ..jobs import Job, Run, RunStatus
+from ._common import check_limit, check_retention
 
 __all__ = ["MemoryJobStore"]
 
@@ -61,22 +62,6 @@ def _unpack(p: Packed) -> Run:
         started_ts=None if p[1] == _NO_START else p[1], finished_ts=p[5], output=p[6],
         error=p[7], attempt=p[8], owner=p[9], output_path=p[10],
     )
-
-
-def check_retention(retention: int) -> int:
-    """Validate the ``retention`` argument of a store."""
-    if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
-        raise InvalidArgumentError(
-            f"retention must be a positive number of runs per job, got {retention!r}"
-        )
-    return retention
-
-
-def check_limit(limit: int) -> int:
-    """Validate the ``limit`` argument of ``get_runs``."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise InvalidArgumentError(f"limit must be a number >= 0, got {limit!r}")
-    return limit
 
 
 def _owner_matches(owner: Any, value: str | None) -> bool:

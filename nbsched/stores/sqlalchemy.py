@@ -1,6 +1,6 @@
 """SQLAlchemyJobStore: jobs and run history in a database (SQLite by default, or PostgreSQL).
 
-One database is shared by every kernel of a user (STYLE.md §15), so this store is written for
+One database is shared by every kernel of a user, so this store is written for
 several processes at once:
 
 * every write is one transaction; on SQLite it starts with ``BEGIN IMMEDIATE`` (taking the
@@ -20,22 +20,20 @@ several processes at once:
   keeps checked out of its engine's pool. SQLAlchemy's per-call execution (pool checkout,
   events, cache lookup, result objects) was 60% of an ``add_job``; see ``_direct.py``.
 
-Only SQLAlchemy Core is used; the tables (:func:`build_tables`) and the engine set-up live in
-``_sqlsetup.py``, the direct write path in ``_direct.py``.
+Only SQLAlchemy Core is used; the tables (:func:`build_tables`), the engine set-up and the
+schema checks live in ``_sqlsetup.py``, the direct write path in ``_direct.py``, the history
+sizes behind the retention prune in ``_runcounts.py``, and the file watch and the change
+marker's short cut in ``_filewatch.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
 import threading
-import time
 import zlib
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -47,7 +45,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    inspect,
     select,
     text,
     update,
@@ -66,80 +63,32 @@ from ..errors import (
     StoreError,
 )
 from ..jobs import Job, Run, RunStatus
+from ._common import check_limit, check_retention
 from ._direct import CoreTx, DirectPath, JobStatements, Tx
-from ._filewatch import watch_files
+from ._filewatch import MarkerCache, watch_files
+from ._pgwatch import PgWatch, channel_name, install_notify
 from ._rows import job_to_row, row_to_job, row_to_run, run_to_row
+from ._runcounts import RunCounts, chunks
 from ._sqlsetup import (
     BEGIN_OPTION,
     BEGIN_WRITE,
     CHANGES_KEY,
-    SCHEMA_KEY,
+    SCHEMA_VERSION,
     Tables,
     build_tables,
     busy_ms_from,
+    check_schema,
     create_engine_for,
     db_message,
+    init_meta,
     install_hooks,
     is_memory_sqlite,
+    make_sqlite_dir,
 )
-from .memory import check_limit, check_retention
 
 __all__ = ["SQLAlchemyJobStore", "Tables", "build_tables", "SCHEMA_VERSION"]
 
-#: version of the table layout, stored in the meta table; a newer one is refused
-SCHEMA_VERSION = 1
-#: names per ``IN (...)`` list
-_CHUNK = 500
 _PREFIX_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
-
-
-def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-class _RunCounts:
-    """How many runs each job may have in the table, as far as this process knows: lets
-    ``write_runs`` skip the retention prune of jobs far below ``retention``.
-
-    A job met for the first time is counted (one index range scan). After that its bound grows
-    by the runs this process adds. A run is usually written twice, ``running`` and then
-    finished; the ids written as ``running`` are remembered until they finish, so that the
-    second write does not count as a new run. Runs another process writes for the same job are
-    pruned by that process; this only ever makes our bound too high (a prune sooner than
-    needed), never lets history grow past ``retention`` for long. Callers hold :attr:`lock`.
-    """
-
-    #: forget the in-flight ids beyond this many (they only make the bounds higher)
-    MAX_IN_FLIGHT = 100_000
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.bounds: dict[str, int] = {}
-        self.in_flight: set[str] = set()
-
-    def read(self, rows: Sequence[dict[str, Any]]) -> tuple[Counter[str], dict[str, int | None]]:
-        """(runs added per job, the bound of each job or None if it must be counted)."""
-        added: Counter[str] = Counter()
-        for row in rows:
-            if row["id"] not in self.in_flight:
-                added[row["job_name"]] += 1
-        return added, {row["job_name"]: self.bounds.get(row["job_name"]) for row in rows}
-
-    def update(self, rows: Sequence[dict[str, Any]], bounds: dict[str, int]) -> None:
-        """Record a committed write."""
-        self.bounds.update(bounds)
-        running = RunStatus.running.value
-        for row in rows:
-            if row["status"] == running:
-                self.in_flight.add(row["id"])
-            else:
-                self.in_flight.discard(row["id"])
-        if len(self.in_flight) > self.MAX_IN_FLIGHT:
-            self.in_flight.clear()
-
-    def forget(self, job_name: str) -> None:
-        self.bounds.pop(job_name, None)
 
 
 # -- the store --------------------------------------------------------------------------------
@@ -228,13 +177,11 @@ class SQLAlchemyJobStore(JobStore):
         # shared connection, so its reads take the lock too.
         self._sqlite_lock: threading.Lock | None = threading.Lock() if self._sqlite else None
         self._is_open = False
-        self._counts = _RunCounts()
+        self._counts = RunCounts()
         # change_marker() short cut for SQLite files: see _files_unchanged()
         path = engine.url.database if self._sqlite and not self._memory else None
         self._watched = (path, f"{path}-wal") if path else ()
-        self._last_files: tuple[tuple[int, int], ...] | None = None
-        self._last_marker: int | None = None
-        self._last_read = 0.0
+        self._marker_cache = MarkerCache(self._watched)
 
     def __repr__(self) -> str:
         return f"SQLAlchemyJobStore({self.url!r}, table_prefix={self.table_prefix!r})"
@@ -368,7 +315,8 @@ class SQLAlchemyJobStore(JobStore):
         with self._lock:
             if self._is_open:
                 return
-            self._make_sqlite_dir()
+            if self._sqlite and not self._memory:
+                make_sqlite_dir(self._engine.url, self.url)
             try:
                 with self._writing("open", opening=True) as conn:
                     if conn.dialect.name == "postgresql":
@@ -376,9 +324,11 @@ class SQLAlchemyJobStore(JobStore):
                         # PostgreSQL's catalog; serialize them on the prefix
                         key = zlib.crc32(self.table_prefix.encode())
                         conn.execute(select(func.pg_advisory_xact_lock(key)))
-                    self._check_schema(conn)
+                    check_schema(conn, self._t.meta, self.url)
                     self._metadata.create_all(conn, checkfirst=True)
-                    self._init_meta(conn)
+                    init_meta(conn, self._t.meta)
+                    if conn.dialect.name == "postgresql":
+                        install_notify(conn, self.table_prefix, self._t.meta.name, CHANGES_KEY)
             except BaseException:
                 if self._owns_engine:
                     self._engine.dispose()  # a failed open() holds no connections
@@ -386,40 +336,6 @@ class SQLAlchemyJobStore(JobStore):
             if self._direct_wanted and not self._direct.ready:
                 self._direct.compile(self._job_sql.all)
             self._is_open = True
-
-    def _make_sqlite_dir(self) -> None:
-        url = self._engine.url
-        db = url.database
-        if not self._sqlite or self._memory or not db or db.startswith("file:"):
-            return
-        try:
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"Job store {self.url}: cannot create the directory of {db!r}: {exc}"
-            ) from exc
-
-    def _check_schema(self, conn: Connection) -> None:
-        meta = self._t.meta
-        if not inspect(conn).has_table(meta.name):
-            return
-        version = conn.execute(select(meta.c.value).where(meta.c.key == SCHEMA_KEY)).scalar()
-        if version is not None and version > SCHEMA_VERSION:
-            raise StateVersionError(
-                f"Job store {self.url} has schema version {version}, but this nbsched "
-                f"understands up to {SCHEMA_VERSION}: it was written by a newer nbsched; "
-                "upgrade nbsched, or use another db_url"
-            )
-
-    def _init_meta(self, conn: Connection) -> None:
-        meta = self._t.meta
-        present = set(conn.execute(select(meta.c.key)).scalars())
-        # The change counter starts at a random value, so that a store deleted and created
-        # again does not repeat the markers a poller saw before.
-        initial = {SCHEMA_KEY: SCHEMA_VERSION, CHANGES_KEY: random.getrandbits(40)}
-        missing = [{"key": k, "value": v} for k, v in initial.items() if k not in present]
-        if missing:
-            conn.execute(insert(meta), missing)
 
     def close(self) -> None:
         """Release the connections (an engine passed in by the caller is left alone)."""
@@ -552,7 +468,7 @@ class SQLAlchemyJobStore(JobStore):
                 conn.execute(self._upsert_runs_stmt, rows)
             else:
                 table = self._t.runs
-                for ids in _chunks([row["id"] for row in rows]):
+                for ids in chunks([row["id"] for row in rows]):
                     conn.execute(delete(table).where(table.c.id.in_(ids)))
                 conn.execute(insert(table), rows)
             exact = self._count_runs(conn, [name for name, n in known.items() if n is None])
@@ -575,7 +491,7 @@ class SQLAlchemyJobStore(JobStore):
     def _count_runs(self, conn: Connection, names: Sequence[str]) -> dict[str, int]:
         runs = self._t.runs
         counts: dict[str, int] = {}
-        for chunk in _chunks(names):
+        for chunk in chunks(names):
             stmt = (
                 select(runs.c.job_name, func.count())
                 .where(runs.c.job_name.in_(chunk))
@@ -626,52 +542,29 @@ class SQLAlchemyJobStore(JobStore):
         Every kernel polls this about once a second. On an SQLite file the read is skipped
         while the database and its WAL file are untouched since the last read (two ``stat``
         calls instead of a query), so an idle scheduler costs nothing measurable."""
-        files = self._file_state()
-        now = time.monotonic()
-        if (
-            files is not None
-            and files == self._last_files
-            and now - self._last_read < _MARKER_REREAD
-        ):
-            return self._last_marker
-        with self._reading("change_marker") as conn:
-            value = conn.execute(self._marker_stmt).scalar()
-        marker = None if value is None else int(value)
-        # The state was taken *before* the read: a write racing with it changes the files
-        # again after, so the next call reads once more; nothing is missed.
-        self._last_files, self._last_marker, self._last_read = files, marker, now
-        return marker
+
+        def read() -> int | None:
+            with self._reading("change_marker") as conn:
+                value = conn.execute(self._marker_stmt).scalar()
+            return None if value is None else int(value)
+
+        return self._marker_cache.get(read)
 
     def watch(self, callback: Callable[[], None]) -> Callable[[], None] | None:
-        """On an SQLite file on a local file system, inotify on the database and its WAL
-        (``_filewatch``): an idle scheduler then does not wake up to poll. Elsewhere
-        (PostgreSQL, network file systems, no inotify) ``None``: the scheduler polls."""
+        """PostgreSQL: ``LISTEN`` for the notifications a trigger sends when any process
+        changes a job (``_pgwatch``). An SQLite file on a local file system: inotify on the
+        database and its WAL (``_filewatch``). Either way an idle scheduler does not wake up
+        to poll. Elsewhere (network file systems, no inotify) ``None``: the scheduler polls."""
+        if self._engine.dialect.name == "postgresql":
+            self.open()  # the trigger is made with the tables
+            pg = PgWatch(self._engine.url, channel_name(self.table_prefix), callback)
+            return pg.stop
         if not self._watched:
             return None
         # (SQLite follows a symlinked database file and puts its WAL next to the target)
         real = os.path.realpath(self._watched[0])
         watch = watch_files((real, f"{real}-wal"), callback)
         return None if watch is None else watch.stop
-
-    def _file_state(self) -> tuple[tuple[int, int], ...] | None:
-        """(mtime_ns, size) of the SQLite file and its WAL, ``None`` when not applicable."""
-        if not self._watched:
-            return None
-        state = []
-        for path in self._watched:
-            try:
-                st = os.stat(path)
-            except OSError:
-                state.append((0, -1))
-            else:
-                state.append((st.st_mtime_ns, st.st_size))
-        return tuple(state)
-
-
-#: re-read the marker at least this often (seconds) even when the files look untouched, in
-#: case a filesystem's coarse timestamps hid a write of the same size
-_MARKER_REREAD = 30.0
-
 
 def _owner_is(column: Column[Any], owner: str | None) -> ColumnElement[bool]:
     return column.is_(None) if owner is None else column == owner

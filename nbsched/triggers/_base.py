@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
 
+from .._clock import SystemClock
 from ..errors import InvalidArgumentError, StateVersionError, TriggerParseError
-from ._zones import local_datetime, wall_to_ts
+from ._walltime import local_datetime, wall_to_ts
 
 __all__ = [
     "STATE_VERSION",
@@ -16,6 +17,7 @@ __all__ = [
     "iso",
     "format_local",
     "restore",
+    "now_ts",
 ]
 
 #: the version of the ``to_state()`` format written by this nbsched
@@ -26,7 +28,7 @@ T = TypeVar("T")
 
 def to_aware(value: datetime | str | None, tz: tzinfo, what: str) -> datetime | None:
     """Make a user-supplied datetime aware: local time in ``tz`` with a fixed UTC offset
-    (see :func:`~._zones.local_datetime` for why not the ``ZoneInfo`` itself).
+    (see :func:`~._walltime.local_datetime` for why not the ``ZoneInfo`` itself).
 
     Naive values (and ISO strings without an offset) are wall-clock times in ``tz``, with the
     same DST rules as cron: a nonexistent time means the first valid instant after it, a
@@ -55,12 +57,23 @@ def to_aware(value: datetime | str | None, tz: tzinfo, what: str) -> datetime | 
     return local_datetime(value.timestamp(), tz)
 
 
-def require_aware(after: datetime) -> float:
+def now_ts() -> float:
+    """The system clock: when a trigger made without a start is anchored (the scheduler
+    moves that anchor to the job's start, read from its own clock)."""
+    # on the microsecond grid of datetimes, so that the ISO text of the start in a trigger's
+    # state (and repr) reads back as the same float
+    return datetime.fromtimestamp(SystemClock.time(), UTC).timestamp()
+
+
+def require_aware(after: datetime, what: str = "after") -> float:
     """POSIX seconds of ``after``, which must be aware (a naive one would silently mean the
-    machine's zone)."""
+    machine's zone).
+
+    :param what: the parameter name, for error messages
+    """
     if after.tzinfo is None or after.utcoffset() is None:
         raise InvalidArgumentError(
-            f"after must be an aware datetime, got naive {after.isoformat()!r}; "
+            f"{what} must be an aware datetime, got naive {after.isoformat()!r}; "
             "add tzinfo=datetime.timezone.utc or a ZoneInfo"
         )
     return after.timestamp()

@@ -9,7 +9,7 @@ from typing import Any
 from ..abc import Trigger
 from ..errors import InvalidArgumentError
 from ._base import STATE_VERSION, require_aware, restore
-from ._zones import local_datetime
+from ._walltime import local_datetime
 from .registry import register_trigger, trigger_from_state
 
 __all__ = ["OrTrigger"]

@@ -3,15 +3,24 @@
 Which calendar times match an expression is computed by **cronsim** (small, typed, no
 dependencies, Debian-cron semantics, about 10 µs per step). cronsim is only ever given
 *naive wall-clock* times; turning wall times into instants is done here, because neither
-cronsim nor croniter gets the DST rules below right on aware datetimes (measured with
-cronsim 2.8 and croniter 7.0, tests/triggers/test_cron.py::TestLibraryEvidence):
+cronsim nor croniter gets the DST rules below right on aware datetimes. What each did, run
+with cronsim 2.8 and croniter 7.0 (Berlin, 2026; the evidence for this choice, kept here
+rather than as tests, which would break the day either library changes):
 
-* croniter fires a fixed-time job twice in the repeated hour (Berlin ``30 2 * * *`` on
-  2026-10-25 at 00:30Z and 01:30Z);
+* croniter fires a fixed-time job twice in the repeated hour: ``croniter("30 2 * * *",
+  datetime(2026, 10, 24, 12, tzinfo=BERLIN))`` gives 2026-10-25 00:30Z, then 01:30Z;
 * cronsim has Debian's rules for 5-field expressions but skips 6-field ones in the gap and
-  fires them twice in the fold, and asked from inside the repeated hour it can return a
-  time *before* the one it was given. (It also reads a one-value range with a step, ``0-0/1``,
-  as ``0-59``; ``_cronexpr`` writes such ranges as a plain value.)
+  fires them twice in the fold: ``CronSim("0 30 2 * * *", <2026-03-28 12:00 Berlin>)``
+  first gives 2026-03-30 (the 29th skipped), and from 2026-10-24 12:00 it gives 02:30 on
+  the 25th twice;
+* asked from inside the repeated hour, cronsim can return a time *before* the one it was
+  given: ``next(CronSim("30 2 * * *", datetime(2026, 10, 25, 2, 15, tzinfo=BERLIN,
+  fold=1)))`` is 02:30 of the first pass, 45 minutes earlier;
+* cronsim reads a one-value range with a step, ``0-0/1``, as ``0-59``; ``_cronexpr``
+  writes such ranges as a plain value.
+
+croniter was the other candidate; cronsim won for being small, typed and dependency-free,
+with the same gaps on aware datetimes, which this module closes.
 
 On naive datetimes cronsim is plain calendar arithmetic, which it does well; the property
 tests check the whole (cronsim + this module) against a minute-by-minute brute-force oracle
@@ -56,8 +65,9 @@ from ..abc import Trigger
 from ..errors import InvalidArgumentError, TriggerParseError
 from ._base import STATE_VERSION, format_local, iso, require_aware, restore, to_aware
 from ._cronexpr import CronExpr, parse_cron
-from ._zones import local_datetime, next_offset_change, resolve_zone, wall_to_ts, zone_name
+from ._walltime import local_datetime, next_offset_change, wall_to_ts
 from .registry import register_trigger
+from .zones import resolve_zone, zone_name
 
 __all__ = ["CronTrigger"]
 

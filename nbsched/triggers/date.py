@@ -1,4 +1,10 @@
-"""``DateTrigger``: fire once, at a date and time or a delay after the job is added."""
+"""``DateTrigger``: fire once, at a date and time or a delay after the job is added.
+
+A delay is counted from when the trigger is made (the system clock), provisionally:
+:meth:`DateTrigger.anchor`, which the scheduler calls when the job is added, counts it from
+the job's start instead. Either way the trigger has one fixed fire time, whatever ``after``
+it is asked with.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,10 @@ from typing import Any
 
 from ..abc import Trigger
 from ..errors import InvalidArgumentError
-from ._base import STATE_VERSION, format_local, iso, require_aware, restore, to_aware
-from ._durations import format_duration
-from ._zones import local_datetime, resolve_zone, zone_name
+from ._base import STATE_VERSION, format_local, iso, now_ts, require_aware, restore, to_aware
+from ._walltime import local_datetime
 from .registry import register_trigger
+from .zones import resolve_zone, zone_name
 
 __all__ = ["DateTrigger"]
 
@@ -22,9 +28,8 @@ class DateTrigger(Trigger):
     """Fires once: at ``run_date``, or ``delay`` after the job is added.
 
     Give exactly one of ``run_date`` and ``delay``. A ``delay`` trigger (``"in 10
-    minutes"``, :meth:`after`) is fixed by :meth:`anchor`, which the scheduler calls when
-    the job is added; before that, :meth:`next_fire_time` measures the delay from the
-    ``after`` it is asked about.
+    minutes"``, :meth:`after`) fires ``delay`` after it was made; :meth:`anchor`, which the
+    scheduler calls when the job is added, counts the delay from the job's start instead.
 
     :param run_date: aware datetime, ISO 8601 string, or naive datetime meaning a wall time
         in ``timezone`` (a nonexistent one means the first valid instant after it, a repeated
@@ -53,10 +58,23 @@ class DateTrigger(Trigger):
                 "the job is added)"
             )
         self._tz = resolve_zone(timezone)
-        self._run_date = to_aware(run_date, self._tz, "run_date")
         self._delay = None if delay is None else _positive_delay(delay)
-        self._run_ts = None if self._run_date is None else self._run_date.timestamp()
         self._delay_s = None if self._delay is None else self._delay.total_seconds()
+        if self._delay_s is not None:
+            self._run_ts = now_ts() + self._delay_s
+            self._run_date = local_datetime(self._run_ts, self._tz)
+        else:
+            aware = to_aware(run_date, self._tz, "run_date")
+            assert aware is not None
+            self._run_date, self._run_ts = aware, aware.timestamp()
+
+    @classmethod
+    def _provisional(cls, run_ts: float, delay: float, tz: str | tzinfo) -> DateTrigger:
+        """A delay trigger whose delay was counted to ``run_ts`` (a restored state)."""
+        trigger = cls(delay=delay, timezone=tz)
+        trigger._run_ts = run_ts
+        trigger._run_date = local_datetime(run_ts, trigger._tz)
+        return trigger
 
     @classmethod
     def after(
@@ -69,13 +87,19 @@ class DateTrigger(Trigger):
     # -- values -----------------------------------------------------------------------------
 
     @property
-    def run_date(self) -> datetime | None:
-        """When it fires (in :attr:`timezone`), or ``None`` until a delay is anchored."""
+    def run_date(self) -> datetime:
+        """When it fires (in :attr:`timezone`)."""
         return self._run_date
 
     @property
+    def provisional(self) -> bool:
+        """True for a delay not yet counted from a job's start: :meth:`anchor` will."""
+        return self._delay is not None
+
+    @property
     def delay(self) -> timedelta | None:
-        """The delay still to be anchored, or ``None``."""
+        """The delay :meth:`anchor` will count from the job's start, or ``None`` (a date, or
+        a delay anchored already)."""
         return self._delay
 
     @property
@@ -84,7 +108,8 @@ class DateTrigger(Trigger):
         return self._tz
 
     def _key(self) -> tuple[Any, ...]:
-        return (self._run_ts, self._delay, zone_name(self._tz))
+        # equal triggers have the same fire time (a pending delay is not part of that)
+        return (self._run_ts, zone_name(self._tz))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DateTrigger):
@@ -95,10 +120,7 @@ class DateTrigger(Trigger):
         return hash((self.type_name, self._key()))
 
     def __repr__(self) -> str:
-        zone = f"timezone={zone_name(self._tz)!r}"
-        if self._run_date is None:
-            return f"DateTrigger(delay={self._delay_s!r}, {zone})"
-        return f"DateTrigger({iso(self._run_date)!r}, {zone})"
+        return f"DateTrigger({iso(self._run_date)!r}, timezone={zone_name(self._tz)!r})"
 
     # -- fire times -------------------------------------------------------------------------
 
@@ -109,26 +131,21 @@ class DateTrigger(Trigger):
         return None if ts is None else local_datetime(ts, self._tz)
 
     def next_fire_ts(self, after: float) -> float | None:
-        if self._run_ts is None:
-            assert self._delay_s is not None
-            return after + self._delay_s
         return self._run_ts if self._run_ts > after else None
 
     def anchor(self, now: datetime) -> DateTrigger:
-        """Turn a delay into the date ``now + delay``; a dated trigger is returned as is."""
+        """Count a delay from ``now``: the date ``now + delay``, for good. A dated trigger (or
+        one anchored already) is returned as is."""
         if self._delay is None:
             return self
-        require_aware(now)
+        require_aware(now, "now")
         # in UTC: ``zoned + timedelta`` would move the wall clock, not elapsed time
         return DateTrigger(now.astimezone(UTC) + self._delay, timezone=self._tz)
 
     # -- words and state --------------------------------------------------------------------
 
     def describe(self) -> str:
-        """``"Once, at 2026-12-01 09:00 (Europe/Paris)"`` or ``"Once, in 10 minutes"``."""
-        if self._run_date is None:
-            assert self._delay is not None
-            return f"Once, in {format_duration(self._delay)}"
+        """``"Once, at 2026-12-01 09:00 (Europe/Paris)"``."""
         return f"Once, at {format_local(self._run_date)} ({zone_name(self._tz)})"
 
     def to_state(self) -> dict[str, Any]:
@@ -142,13 +159,16 @@ class DateTrigger(Trigger):
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> DateTrigger:
-        return restore(
-            cls.type_name,
-            state,
-            lambda: cls(
-                state.get("run_date"), timezone=state["timezone"], delay=state.get("delay")
-            ),
-        )
+        return restore(cls.type_name, state, lambda: cls._from_stored(state))
+
+    @classmethod
+    def _from_stored(cls, state: Mapping[str, Any]) -> DateTrigger:
+        run_date, delay, zone = state.get("run_date"), state.get("delay"), state["timezone"]
+        if run_date is not None and delay is not None:  # provisional: both are kept
+            when = to_aware(run_date, resolve_zone(zone), "run_date")
+            assert when is not None
+            return cls._provisional(when.timestamp(), delay, zone)
+        return cls(run_date, timezone=zone, delay=delay)
 
 
 def _positive_delay(delay: float | timedelta) -> timedelta:

@@ -10,6 +10,11 @@ hour too long or too short (APScheduler 4's ``IntervalTrigger`` skips the repeat
 exactly this reason). So a 1-hour interval stays exactly 3600 s apart across DST, and a
 1-day interval started at 09:00 fires at 08:00 or 10:00 local after a change; use a cron
 trigger (``"daily at 09:00"``) to keep a wall-clock time.
+
+A trigger is a fixed schedule: with no ``start`` it starts when it is made (the system
+clock), and that start is *provisional*: :meth:`IntervalTrigger.anchor`, which the scheduler
+calls when the job is added, moves it to the job's start. Either way the fire times never
+depend on the ``after`` they are asked with.
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ from typing import Any
 
 from ..abc import Trigger
 from ..errors import InvalidArgumentError
-from ._base import STATE_VERSION, format_local, iso, require_aware, restore, to_aware
-from ._durations import format_duration
-from ._zones import resolve_zone
+from ._base import STATE_VERSION, format_local, iso, now_ts, require_aware, restore, to_aware
+from .durations import duration_in_words
 from .registry import register_trigger
+from .zones import resolve_zone
 
 __all__ = ["IntervalTrigger"]
 
@@ -37,15 +42,15 @@ _EPS = 5e-7
 class IntervalTrigger(Trigger):
     """Fires every ``interval`` of elapsed time, at ``start + k * interval`` (``k >= 0``).
 
-    ``start`` is normally left out: :meth:`anchor` (called by the scheduler when the job is
-    added) sets it to "now", so ``every 10s`` added at T fires first at T + 10 s. An
-    unanchored trigger measures from whatever ``after`` it is asked about, i.e. its
-    :meth:`next_fire_time` is ``after + interval``.
+    ``start`` is normally left out: the trigger then starts when it is made, provisionally,
+    and :meth:`anchor` (called by the scheduler when the job is added) moves the start to
+    the job's start, so ``every 10s`` added at T fires first at T + 10 s. A start that is
+    given is kept.
 
     :param interval: seconds (``int``/``float``) or a ``timedelta``; rounded to microseconds
         and greater than zero
     :param start: the first fire time (aware datetime, ISO string, or naive = the machine's
-        local zone); ``None`` until anchored
+        local zone); ``None``: now, until :meth:`anchor` moves it
     :param end: no fire time is later than this (inclusive)
     :raises InvalidArgumentError: a non-positive interval, or ``end`` before ``start``
     """
@@ -53,7 +58,7 @@ class IntervalTrigger(Trigger):
     type_name = "interval"
     # Floats only (POSIX seconds): one trigger per job, and 10k jobs should not each carry a
     # timedelta and two datetimes. The datetime API rebuilds them exactly (microsecond grid).
-    __slots__ = ("_iv", "_start_ts", "_end_ts")
+    __slots__ = ("_iv", "_start_ts", "_end_ts", "_provisional")
 
     def __init__(
         self,
@@ -87,8 +92,22 @@ class IntervalTrigger(Trigger):
                 f"end ({end_dt.isoformat()}) is before start ({start_dt.isoformat()})"
             )
         self._iv = delta.total_seconds()
-        self._start_ts = None if start_dt is None else start_dt.timestamp()
         self._end_ts = None if end_dt is None else end_dt.timestamp()
+        self._provisional = start_dt is None
+        self._start_ts = (
+            _clamp(now_ts(), self._end_ts) if start_dt is None else start_dt.timestamp()
+        )
+
+    @classmethod
+    def _make(
+        cls, iv: float, start_ts: float, end_ts: float | None, provisional: bool
+    ) -> IntervalTrigger:
+        """An instance from checked values, without the constructor's conversions (one per
+        job: adding or loading 10k jobs builds 10k of these)."""
+        trigger = object.__new__(cls)
+        trigger._iv, trigger._start_ts, trigger._end_ts = iv, start_ts, end_ts
+        trigger._provisional = provisional
+        return trigger
 
     # -- values -----------------------------------------------------------------------------
 
@@ -98,9 +117,14 @@ class IntervalTrigger(Trigger):
         return timedelta(seconds=self._iv)
 
     @property
-    def start(self) -> datetime | None:
-        """The first fire time (UTC), or ``None`` before :meth:`anchor`."""
-        return _utc(self._start_ts)
+    def start(self) -> datetime:
+        """The first fire time (UTC)."""
+        return datetime.fromtimestamp(self._start_ts, UTC)
+
+    @property
+    def provisional(self) -> bool:
+        """True when no start was given: :meth:`anchor` then moves the start to the job's."""
+        return self._provisional
 
     @property
     def end(self) -> datetime | None:
@@ -113,6 +137,7 @@ class IntervalTrigger(Trigger):
         return None
 
     def _key(self) -> tuple[Any, ...]:
+        # equal triggers have the same fire times (being provisional is not part of that)
         return (self._iv, self._start_ts, self._end_ts)
 
     def __eq__(self, other: object) -> bool:
@@ -124,9 +149,7 @@ class IntervalTrigger(Trigger):
         return hash((self.type_name, self._key()))
 
     def __repr__(self) -> str:
-        args = [repr(self._iv)]
-        if self._start_ts is not None:
-            args.append(f"start={iso(self.start)!r}")
+        args = [repr(self._iv), f"start={iso(self.start)!r}"]
         if self._end_ts is not None:
             args.append(f"end={iso(self.end)!r}")
         return f"IntervalTrigger({', '.join(args)})"
@@ -141,8 +164,7 @@ class IntervalTrigger(Trigger):
         """
         require_aware(after)
         after = after.astimezone(UTC)
-        interval, end = self.interval, self.end
-        start = self.start or after
+        interval, end, start = self.interval, self.end, self.start
         if after < start:
             fire = start
         else:
@@ -158,9 +180,7 @@ class IntervalTrigger(Trigger):
         it to well under a microsecond."""
         start = self._start_ts
         iv = self._iv
-        if start is None:
-            fire = after + iv
-        elif after < start:
+        if after < start:
             fire = start
         else:
             k = (after - start) // iv + 1.0
@@ -176,23 +196,19 @@ class IntervalTrigger(Trigger):
         return fire
 
     def anchor(self, now: datetime) -> IntervalTrigger:
-        """A copy starting at ``now`` when no start was given, else ``self``. The scheduler
-        then asks for the first fire time strictly after ``now``: ``now + interval``."""
-        if self._start_ts is not None:
+        """A copy starting at ``now`` (for good) when no start was given, else ``self``. The
+        scheduler then asks for the first fire time strictly after ``now``: ``now +
+        interval``."""
+        if not self._provisional:
             return self
-        require_aware(now)
-        start_ts = now.timestamp()
-        if self._end_ts is not None and start_ts > self._end_ts:
-            start_ts = self._end_ts  # already over: it never fires, and the caller is told so
-        anchored = object.__new__(IntervalTrigger)
-        anchored._iv, anchored._end_ts, anchored._start_ts = self._iv, self._end_ts, start_ts
-        return anchored
+        start_ts = _clamp(require_aware(now, "now"), self._end_ts)
+        return IntervalTrigger._make(self._iv, start_ts, self._end_ts, False)
 
     # -- words and state --------------------------------------------------------------------
 
     def describe(self) -> str:
         """``"Every 10 seconds"``, ``"Every hour"``, ``"Every 1 hour and 30 minutes"``."""
-        words = format_duration(self.interval)
+        words = duration_in_words(self.interval)
         if words in ("1 second", "1 minute", "1 hour"):
             text = f"Every {words[2:]}"  # "Every hour", as cron-descriptor says
             # (but not "Every day": parse_trigger reads that as daily at midnight, on the
@@ -205,13 +221,16 @@ class IntervalTrigger(Trigger):
         return text
 
     def to_state(self) -> dict[str, Any]:
-        return {
+        state = {
             "version": STATE_VERSION,
             "type": self.type_name,
             "interval": self._iv,
             "start": iso(self.start),
             "end": iso(self.end),
         }
+        if self._provisional:  # (only then: the states of anchored jobs stay as they are)
+            state["provisional"] = True
+        return state
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> IntervalTrigger:
@@ -224,6 +243,7 @@ class IntervalTrigger(Trigger):
         # and the constructor's general path (zone lookup, fixed-offset datetimes) was half
         # of the load. Anything else goes through the constructor and its checks.
         interval, start, end = state["interval"], state.get("start"), state.get("end")
+        provisional = state.get("provisional", False) is True
         start_ts, end_ts = _stored_ts(start), _stored_ts(end)
         seconds = (
             timedelta(seconds=interval).total_seconds()  # (µs, as the constructor rounds)
@@ -232,18 +252,26 @@ class IntervalTrigger(Trigger):
         )
         if (
             seconds > 0.0
-            and (start is None or start_ts is not None)
+            and start_ts is not None
             and (end is None or end_ts is not None)
-            and (start_ts is None or end_ts is None or start_ts <= end_ts)
+            and (end_ts is None or start_ts <= end_ts)
         ):
-            trigger = object.__new__(cls)
-            trigger._iv, trigger._start_ts, trigger._end_ts = seconds, start_ts, end_ts
-            return trigger
-        return cls(interval, start=start, end=end)
+            return cls._make(seconds, start_ts, end_ts, provisional)
+        # (a state without a start starts now, provisionally, as the constructor does)
+        trigger = cls(interval, start=start, end=end)
+        if provisional and not trigger._provisional:
+            trigger = cls._make(trigger._iv, trigger._start_ts, trigger._end_ts, True)
+        return trigger
 
 
 def _utc(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _clamp(start_ts: float, end_ts: float | None) -> float:
+    """A start made "now" that is past ``end``: the end, so that start <= end holds and the
+    trigger (already over) never fires after now."""
+    return start_ts if end_ts is None or start_ts <= end_ts else end_ts
 
 
 def _stored_ts(value: object) -> float | None:

@@ -1,8 +1,8 @@
-"""``parse_trigger``: schedule strings -> triggers (pure: no clock, no I/O).
+"""``parse_trigger``: schedule strings -> triggers (no I/O; the clock only for ``now``).
 
 Accepted forms (case-insensitive, extra spaces ignored):
 
-* **durations** -> :class:`IntervalTrigger` (unanchored): ``30s``, ``5m``, ``2h``, ``1d``,
+* **durations** -> :class:`IntervalTrigger` (starting when parsed): ``30s``, ``5m``, ``2h``, ``1d``,
   ``1w``, ``1h30m``, ``1h 30m``, ``1.5h``, ``every 10s``, ``every 5 minutes``,
   ``every 1 hour and 30 minutes``, ``every second/minute/hour``;
 * **cron** -> :class:`CronTrigger`: 5 or 6 fields, ``@daily`` etc., optionally prefixed
@@ -14,7 +14,14 @@ Accepted forms (case-insensitive, extra spaces ignored):
   / ``every day`` / ``every monday`` (midnight), ``weekly``, ``monthly``, ``yearly``;
 * **dates** -> :class:`DateTrigger`: ``at 2026-12-01 09:00``, ``on 2026-12-01 at 9am``,
   ``2026-12-01T09:00``, ``2026-12-01T09:00+01:00``; ``in 10 minutes`` / ``in 2h`` (a delay
-  that the scheduler anchors when the job is added).
+  counted from when it is parsed).
+
+A relative schedule is anchored once, when it is parsed: ``"every 7s"`` fires at ``t0 +
+7k`` and ``"in 10 minutes"`` once at ``t0 + 10 min``, where t0 is the time of parsing (or
+the job's start: the scheduler anchors such a trigger again when the job is added, see
+:meth:`~nbsched.abc.Trigger.anchor`). Durations follow the grammar of
+:mod:`nbsched.triggers.durations`, except that a schedule needs a unit (``every 30`` could
+mean seconds or minutes).
 
 "every hour" is an interval (every 3600 s from when the job is added), "hourly" is cron (at
 minute 0 of every hour). A duration counts days as 24 h of elapsed time, so ``every 1d``
@@ -26,17 +33,19 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from datetime import datetime, time, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from ..abc import Trigger
 from ..errors import TriggerParseError
+from ._base import require_aware
 from ._cronexpr import ALIASES
-from ._durations import parse_duration
-from ._zones import resolve_zone
 from .cron import CronTrigger
 from .date import DateTrigger
+from .durations import match_duration
 from .interval import IntervalTrigger
+from .zones import resolve_zone
 
 __all__ = ["parse_trigger"]
 
@@ -99,27 +108,55 @@ _NICKNAMES = {
     "every year": "@yearly",
 }
 _UNIT_WORDS = {"every second": 1, "every minute": 60, "every hour": 3600}
+_BARE_NUMBER = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)")
 
 
-def parse_trigger(text: str, timezone: str | tzinfo | None = None) -> Trigger:
+class _Relative(NamedTuple):
+    """A schedule measured from when it is parsed: ``"interval"`` or ``"delay"`` seconds."""
+
+    kind: str
+    seconds: float
+
+    def build(self, now: datetime | None, tz: ZoneInfo) -> Trigger:
+        """The trigger, anchored (provisionally, as if made then) at ``now`` or the clock."""
+        if self.kind == "interval":
+            interval = IntervalTrigger(self.seconds)
+            if now is None:
+                return interval
+            start = require_aware(now, "now")
+            return IntervalTrigger._make(interval.interval.total_seconds(), start, None, True)
+        date = DateTrigger(delay=self.seconds, timezone=tz)
+        if now is None:
+            return date
+        return DateTrigger._provisional(require_aware(now, "now") + self.seconds, self.seconds, tz)
+
+
+def parse_trigger(
+    text: str, timezone: str | tzinfo | None = None, *, now: datetime | None = None
+) -> Trigger:
     """Turn a schedule string into a trigger (see the module docstring for the forms).
 
     :param text: e.g. ``"every 10s"``, ``"*/5 * * * *"``, ``"every weekday at 9:30"``,
         ``"at 2026-12-01 09:00"``, ``"in 10 minutes"``
     :param timezone: IANA zone for cron, phrases and dates without an offset; ``None`` means
         the machine's local zone
+    :param now: the time of parsing, which relative schedules (``"every 10s"``, ``"in 10
+        minutes"``) are anchored at (an aware datetime); ``None``: the system clock
     :raises TriggerParseError: text that is none of the accepted forms, with what would work;
         a zero or negative duration; a time such as ``25:00``; an unknown zone
     """
     if not isinstance(text, str):
         raise TriggerParseError(f"A schedule must be a string, got {type(text).__name__}")
-    return _parse(text, resolve_zone(timezone))
+    zone = resolve_zone(timezone)
+    parsed = _parse(text, zone)
+    return parsed.build(now, zone) if isinstance(parsed, _Relative) else parsed
 
 
 # Triggers are immutable values, so the same text in the same zone can share one: adding
-# 10k jobs "every 1h" parses once, and their anchored copies share its interval.
+# 10k jobs "every 1h" parses once. (Relative schedules are cached as what they measure, and
+# anchored on every call.)
 @functools.lru_cache(maxsize=512)
-def _parse(text: str, tz: ZoneInfo) -> Trigger:
+def _parse(text: str, tz: ZoneInfo) -> Trigger | _Relative:
     written = " ".join(text.split())
     s = written.lower()
     if not s:
@@ -133,16 +170,16 @@ def _parse(text: str, tz: ZoneInfo) -> Trigger:
 
     # durations -> intervals
     if s in _UNIT_WORDS:
-        return IntervalTrigger(_UNIT_WORDS[s])
-    duration = parse_duration(s[6:] if s.startswith("every ") else s)
+        return _Relative("interval", _UNIT_WORDS[s])
+    duration = _duration(s[6:] if s.startswith("every ") else s)
     if duration is not None:
-        return IntervalTrigger(duration)
+        return _Relative("interval", duration)
 
     # one-shots
     if s.startswith("in "):
-        delay = parse_duration(s[3:])
+        delay = _duration(s[3:])
         if delay is not None:
-            return DateTrigger(delay=delay, timezone=tz)
+            return _Relative("delay", delay)
     date_match = _DATE.fullmatch(s)
     if date_match is not None:
         return DateTrigger(_date(written, date_match), timezone=tz)
@@ -158,6 +195,23 @@ def _parse(text: str, tz: ZoneInfo) -> Trigger:
             f"'at 2026-12-01 {s[3:]}' for once"
         )
     raise TriggerParseError(f"Cannot understand schedule {written!r}{_hint(s)}; {_FORMS}")
+
+
+def _duration(text: str) -> float | None:
+    """Seconds of a duration with a unit, ``None`` for text that is not a duration.
+
+    :raises TriggerParseError: a duration that is zero, negative or has no unit
+    """
+    if _BARE_NUMBER.fullmatch(text):
+        raise TriggerParseError(
+            f"Duration {text!r} has no unit; write e.g. '{text}s', '{text}m' or '{text}h'"
+        )
+    seconds = match_duration(text)
+    if seconds is not None and timedelta(seconds=seconds) <= timedelta(0):
+        raise TriggerParseError(
+            f"Duration {text!r} is zero; use a positive duration such as '10s' or '5m'"
+        )
+    return seconds
 
 
 def _hint(s: str) -> str:

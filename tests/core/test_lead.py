@@ -19,7 +19,7 @@ from nbsched.abc import Clock, Executor, FinishCallback, RunRequest, StartCallba
 from nbsched.events import JobAdded, RunFinished, RunStarted
 from nbsched.executors.thread import ThreadJobExecutor
 from nbsched.testing import FakeClock
-from tests.conftest import wait_for
+from tests.helpers.wait import wait_for
 
 LEAD = 5.0
 

@@ -16,7 +16,7 @@ from nbsched import RunStatus, Scheduler
 from nbsched import scheduler as scheduler_module
 from nbsched.stores.sqlalchemy import SQLAlchemyJobStore
 from nbsched.testing import FakeClock
-from tests.conftest import wait_for
+from tests.helpers.wait import wait_for
 
 from .test_scheduler import record_call, runs_of
 

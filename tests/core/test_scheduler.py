@@ -17,7 +17,7 @@ from nbsched import (
 )
 from nbsched.events import JobAdded, JobPaused, RunFinished, RunStarted
 from nbsched.testing import FakeClock
-from tests.conftest import wait_for
+from tests.helpers.wait import wait_for
 
 calls: list[str] = []
 

@@ -16,7 +16,7 @@ from nbsched import RunStatus
 from nbsched.abc import RunRequest
 from nbsched.executors.thread import REPORT_WITHIN, ThreadJobExecutor
 from nbsched.testing import FakeClock
-from tests.conftest import wait_for
+from tests.helpers.wait import wait_for
 
 
 class Pool:

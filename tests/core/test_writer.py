@@ -8,7 +8,7 @@ from nbsched._engine import writer as _writer
 from nbsched._engine.writer import RunWriter
 from nbsched.jobs import Run, RunStatus
 from nbsched.stores.memory import MemoryJobStore
-from tests.conftest import wait_for
+from tests.helpers.wait import wait_for
 
 
 def finished(run_id: str) -> Run:

@@ -5,6 +5,7 @@ Fast: no kernel, an in-memory store and a fake clock (nothing fires unless a tes
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
@@ -15,10 +16,10 @@ from IPython.core.error import UsageError
 
 from nbsched import kernel
 from nbsched.display import HelpText, JobDetail, JobTable, RunLog, StatusView
+from nbsched.jobs import CellTarget, default_job_name
 from nbsched.kernel.config import NbschedConfig
-from nbsched.kernel.magics import HELP, VERBS
-
-from .conftest import OWNER, TestingShell
+from nbsched.kernel.parsing import HELP, VERBS
+from tests.helpers.shell import OWNER, TestingShell
 
 
 def line(ip: TestingShell, text: str) -> Any:
@@ -141,14 +142,14 @@ def test_readding_updates_in_place(ext: TestingShell) -> None:
         ("add fx --every 10s", "nothing named 'fx'.*did you mean 'f'"),
         ("add x --every 10s", "is a int, not a function"),
         ("add f --every 10s --evry 3", "unrecognized arguments: --evry.*did you mean '--every'"),
-        ("add f --every 10s --tz Europe/Pariss", "unknown time zone.*did you mean 'Europe/Paris'"),
+        ("add f --every 10s --tz Europe/Pariss", "--tz: Unknown time zone.*did you mean 'Europe/Paris'"),
         ("add f --every 10s --timeout -5", "--timeout"),
-        ("add f --every 10s --timeout abc", "--timeout: expected seconds"),
+        ("add f --every 10s --timeout abc", "--timeout: Cannot read duration 'abc'; use seconds"),
         ("add f --every 10s --max-instances 0", "--max-instances"),
         ("add f --every 10s --retry-delay 5", "--retry-delay needs --retries"),
         ("add f --every 10s -p nokey", "KEY=VALUE"),
         ("add f --every 10s --executor fork", "invalid choice"),
-        ("add f --every 10s --name ' '", "not a usable job name"),
+        ("add f --every 10s --name ' '", "--name: Job name ' ' is empty; a job name is"),
         ("add missing.ipynb --every 10s", "No notebook at"),
         ("lsit", "unknown command 'lsit'.*did you mean 'list'"),
         ("--every 10s", "needs a command first.*%%schedule"),
@@ -215,6 +216,32 @@ def test_cell_job_identity_by_source(ext: TestingShell) -> None:
 
 
 @pytest.mark.parametrize(
+    "api_source", ["print('same cell')\n", "print('same cell')", "\nprint('same cell')\n\n"]
+)
+def test_cell_job_gets_the_same_default_name_through_the_api(
+    ext: TestingShell, api_source: str
+) -> None:
+    """``%%schedule`` and ``Scheduler.add_job(CellTarget(...))`` name the same cell alike
+    (surrounding blank lines aside), so either can update the job the other made."""
+    magic_name = cell(ext, "--every 1h", "print('same cell')\n").rows[0].name
+    sched = kernel.current()
+    sched.remove_job(magic_name)
+    api_job = sched.add_job(CellTarget(api_source), "every 1h")
+    assert api_job.name == magic_name
+    assert magic_name.startswith("cell-")
+    # ... and the magic updates the job the API made, instead of adding a second one
+    assert "Updated job" in repr(cell(ext, "--every 2h", "print('same cell')\n"))
+    assert names(ext) == [magic_name]
+
+
+def test_default_names_depend_on_the_notebook(ext: TestingShell) -> None:
+    name = cell(ext, "--every 1h", "print('x')\n").rows[0].name
+    assert default_job_name("cell", "print('x')\n", owner=OWNER) == name
+    assert default_job_name("cell", "print('x')\n", owner="/other.ipynb") != name
+    assert default_job_name("cell", "print('x')\n", owner=OWNER, cell_id="c1") != name
+
+
+@pytest.mark.parametrize(
     ("text", "body", "message"),
     [
         ("--every 10s", "def (:\n", "syntax error on line 1"),
@@ -260,8 +287,8 @@ def test_list_show_pause_resume_remove(ext: TestingShell) -> None:
     table = line(ext, "list")
     assert [r.name for r in table.rows] == ["f"]
     row = table.rows[0]
-    assert row.schedule and row.next_in == "in 10 s" and row.last_status.endswith("succeeded")
-    assert row.last_duration.endswith((" s", " ms"))
+    assert row.schedule and row.next_in == "in 10s" and row.last_status.endswith("succeeded")
+    assert re.fullmatch(r"[\d.]+m?s", row.last_duration), row.last_duration  # "120ms", "3.4s"
     assert "<table>" in table._repr_html_()
     assert isinstance(line(ext, ""), JobTable)
 
@@ -303,7 +330,8 @@ def test_status_panel_help(ext: TestingShell) -> None:
     assert isinstance(status, StatusView)
     text = repr(status)
     assert "running" in text and OWNER in text and "job output" in text
-    assert isinstance(line(ext, "panel"), JobTable)
+    panel = line(ext, "panel")  # the live widget panel, the same one when shown again
+    assert type(panel).__name__ == "SchedulerPanel" and line(ext, "panel") is panel
     for text in ("--help", "help", "-h"):
         assert line(ext, text).text == HELP
     assert "--every" in line(ext, "add --help").text

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
-from .conftest import _kernel_env, _write_kernelspec
+from tests.helpers.kernels import kernel_manager
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +21,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def execute(path: Path, root: Path) -> nbformat.NotebookNode:
-    env = _kernel_env(root, path.name)
-    data_dir = Path(env["JUPYTER_DATA_DIR"])
-    name = _write_kernelspec(data_dir, "ipk7", sys.executable)
-    ksm = KernelSpecManager(kernel_dirs=[str(data_dir / "kernels")], ensure_native_kernel=False)
-    km = KernelManager(kernel_name=name, kernel_spec_manager=ksm)
+    km, env = kernel_manager("ipk7", root, path.name)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,

@@ -1,21 +1,25 @@
 """Job output never reaches a cell, on ipykernel 7 and 6; it lands in the run.
 
 ipykernel sends a background thread's writes with the *most recent* parent header, i.e. into
-whatever cell ran last (research/apscheduler.md §6.4). The job below writes through every
-path a job commonly uses -- ``print``, ``sys.stderr``, a stream object grabbed *before*
-nbsched was loaded, a ``logging`` handler made before that, and ``display()`` -- while a cell
-is running, and again while the kernel is idle.
+whatever cell ran last. The job below writes through every path a job commonly uses --
+``print``, ``sys.stderr``, a stream object grabbed *before* nbsched was loaded, a ``logging``
+handler made before that, and ``display()`` -- while a cell is running, and while no cell
+runs (the kernel is idle).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+import uuid
 from typing import Any
 
 import pytest
 
-from ..conftest import wait_for
-from .conftest import KERNELS, KernelHarness
+from nbsched.abc import ALL_OWNERS
+from nbsched.jobs import Run, RunStatus
+from nbsched.stores.sqlalchemy import SQLAlchemyJobStore
+from tests.helpers.kernels import KERNELS, KernelHarness, Kernels
+from tests.helpers.wait import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -59,18 +63,43 @@ def _texts(msgs: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.fixture(scope="module", params=KERNELS)
-def kernel(request: pytest.FixtureRequest, kernel_factory: Callable[..., KernelHarness]):
-    k = kernel_factory(request.param, notebook="output.ipynb")
+def kernel(request: pytest.FixtureRequest, kernel_factory: Kernels) -> KernelHarness:
+    k = kernel_factory.start(request.param, notebook="output.ipynb")
     k.run(SETUP)
     k.run("%load_ext nbsched")
     return k
 
 
-def _check_isolation(kernel: KernelHarness) -> None:
-    """Let ``chatter`` fire during a busy cell and while idle; no JOB- text may reach IOPub,
-    and all of it must be in the run."""
-    kernel.run("running.clear(); done.clear()\n%schedule resume chatter")
-    # A long cell: it waits (bounded) while the job fires and prints, then prints itself.
+def _leaks(msgs: list[dict[str, Any]]) -> list[str]:
+    return [t for t in _texts(msgs) if MARK in t]
+
+
+def _add_chatter(kernel: KernelHarness) -> str:
+    """A paused ``chatter-*`` cell job that runs :data:`JOB` every second; its name."""
+    name = f"chatter-{uuid.uuid4().hex[:8]}"
+    kernel.run("%load_ext nbsched")  # (no-op when loaded)
+    kernel.run(f"%%schedule --every 1s --name {name} --paused\n" + JOB)
+    return name
+
+
+def _check_run_output(kernel: KernelHarness, name: str) -> None:
+    """Everything the job wrote is in its run, through every path."""
+    kernel.wait_until(
+        "nbsched.kernel.current().status()['running_runs'] == 0",
+        what=f"the last run of {name} to finish",
+    )
+    logs = kernel.run(f"%schedule logs {name} -n 5")
+    for what in ("JOB-OUT 19", "JOB-ERR 19", "JOB-EARLY 19", "JOB-LOG 19", "'JOB-DISPLAY 19'"):
+        assert what in logs.text, f"{what!r} missing from the run's output"
+    assert "succeeded" in logs.text
+
+
+def test_job_output_never_reaches_a_busy_cell(kernel: KernelHarness) -> None:
+    """The job fires while a cell runs (the cell waits for it): nothing of the job's reaches
+    that cell, and all of it is in the run."""
+    name = _add_chatter(kernel)
+    kernel.iopub.clear()
+    kernel.run(f"running.clear(); done.clear()\n%schedule resume {name}")
     busy = kernel.run(
         "print('CELL-START')\n"
         "assert running.wait(30), 'the job never started'\n"
@@ -78,38 +107,82 @@ def _check_isolation(kernel: KernelHarness) -> None:
         "print('CELL-END')\n"
     )
     assert busy.stdout == "CELL-START\nCELL-END\n"
-    assert not [t for t in _texts(busy.msgs) if MARK in t]
-
-    # It goes on firing while the kernel is idle: those prints must not land anywhere either.
-    kernel.run("done.clear()")
-    kernel.run("assert done.wait(30)")
-    kernel.run("%schedule pause chatter")
+    assert not _leaks(busy.msgs)
+    kernel.run(f"%schedule pause {name}")
     kernel.drain()
-    leaked = [t for t in _texts(kernel.iopub) if MARK in t]
-    assert not leaked, f"job output reached a cell on {kernel.name}: {leaked[:5]}"
+    assert not _leaks(kernel.iopub), f"job output reached a cell on {kernel.name}"
+    _check_run_output(kernel, name)
+    kernel.run(f"%schedule remove {name}")
 
-    wait_for(
-        lambda: kernel.eval("nbsched.kernel.current().status()['running_runs']") == 0,
-        what="the last run of chatter to finish",
-    )
-    logs = kernel.run("%schedule logs chatter -n 5")
-    for what in ("JOB-OUT 19", "JOB-ERR 19", "JOB-EARLY 19", "JOB-LOG 19", "'JOB-DISPLAY 19'"):
-        assert what in logs.text, f"{what!r} missing from the run's output"
-    assert "succeeded" in logs.text
+
+def _idle_runs(db_url: str, name: str, since: float) -> list[Run]:
+    store = SQLAlchemyJobStore(db_url)
+    store.open()
+    try:
+        runs = store.get_runs(name, owner=ALL_OWNERS, limit=20)
+    finally:
+        store.close()
+    return [
+        r
+        for r in runs
+        if r.status is RunStatus.succeeded and r.started_ts is not None and r.started_ts > since
+    ]
+
+
+def test_job_output_never_reaches_a_cell_while_the_kernel_is_idle(kernel: KernelHarness) -> None:
+    """The common case: the job fires while no cell runs. ipykernel sends a background
+    thread's output with the parent header of the *last* cell, so without routing it would
+    show up under that cell. It must go only into the run, and the next cell's output must
+    be the cell's own."""
+    name = _add_chatter(kernel)
     kernel.iopub.clear()
+    resume = kernel.run(f"%schedule resume {name}")
+    resume_id = resume.msgs[0]["parent_header"]["msg_id"]
+    idle_since = time.time()  # no request is sent to the kernel until the run is seen
+    found: list[Run] = []
 
+    def ran_while_idle() -> bool:
+        kernel.drain()  # keep what the kernel sends meanwhile, for the leak check
+        found[:] = _idle_runs(kernel.db_url, name, idle_since)
+        return bool(found)
 
-def test_job_output_never_reaches_a_cell(kernel: KernelHarness) -> None:
-    kernel.run("%%schedule --every 1s --name chatter --paused\n" + JOB)
-    _check_isolation(kernel)
+    wait_for(ran_while_idle, timeout=30, what=f"a run of {name} while the kernel is idle", poll=0.1)
+    others = [
+        m
+        for m in kernel.iopub
+        if m["msg_type"] == "status" and m["parent_header"].get("msg_id") != resume_id
+    ]
+    assert not others, "the kernel was busy with something else during the idle period"
+    assert not _leaks(kernel.iopub), f"job output reached a cell on {kernel.name}"
+    assert "JOB-OUT 19" in found[0].output and "JOB-LOG 19" in found[0].output
+
+    following = kernel.run("print('NEXT-CELL')")
+    assert following.stdout == "NEXT-CELL\n"
+    assert following.stderr == "" and following.data == []
+    kernel.run(f"%schedule pause {name}")
+    kernel.drain()
+    assert not _leaks(kernel.iopub), f"job output reached a cell on {kernel.name}"
+    _check_run_output(kernel, name)
+    kernel.run(f"%schedule remove {name}")
 
 
 def test_still_isolated_after_reload(kernel: KernelHarness) -> None:
+    kernel.run("%load_ext nbsched")
     kernel.run("%reload_ext nbsched")
-    _check_isolation(kernel)
+    name = _add_chatter(kernel)
+    kernel.iopub.clear()
+    kernel.run(f"running.clear(); done.clear()\n%schedule resume {name}")
+    busy = kernel.run("assert done.wait(30), 'the job never finished'\nprint('CELL-END')")
+    assert busy.stdout == "CELL-END\n"
+    kernel.run(f"%schedule pause {name}")
+    kernel.drain()
+    assert not _leaks(kernel.iopub), f"job output reached a cell on {kernel.name}"
+    _check_run_output(kernel, name)
+    kernel.run(f"%schedule remove {name}")
 
 
 def test_cell_output_still_works_after_load(kernel: KernelHarness) -> None:
+    kernel.run("%load_ext nbsched")
     res = kernel.run(
         "import sys\nprint('out')\nsys.stderr.write('err\\n')\nearly_err.write('early\\n')\n"
         "joblog.warning('logged')\ndisplay('shown')\n"
@@ -120,5 +193,6 @@ def test_cell_output_still_works_after_load(kernel: KernelHarness) -> None:
 
 
 def test_status_says_how_output_is_routed(kernel: KernelHarness) -> None:
+    kernel.run("%load_ext nbsched")
     text = kernel.run("%schedule status").text
     assert "kernel streams hooked" in text

@@ -1,21 +1,18 @@
 """Kernel shutdown and restart with a job in flight: the run is recorded ``cancelled`` in the
 store, and the kernel exits by itself (no SIGTERM from jupyter_client needed).
 
-``do_shutdown`` is the hook that fires for both (research/kernel-lifecycle.md §1); the store
-is read afterwards from the test process.
+``do_shutdown`` is the hook that fires for both (``nbsched.kernel.hooks``); the store is read
+afterwards from the test process.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import pytest
 
 from nbsched.abc import ALL_OWNERS
 from nbsched.jobs import Run, RunStatus
 from nbsched.stores.sqlalchemy import SQLAlchemyJobStore
-
-from .conftest import KERNELS, KernelHarness
+from tests.helpers.kernels import KERNELS, KernelHarness, Kernels
 
 pytestmark = pytest.mark.slow
 
@@ -43,14 +40,11 @@ def _runs(k: KernelHarness) -> list[Run]:
 
 
 @pytest.mark.parametrize("kind", KERNELS)
-def test_shutdown_cancels_runs_in_flight(
-    kind: str, kernel_factory: Callable[..., KernelHarness]
-) -> None:
-    k = kernel_factory(kind, notebook="shutdown.ipynb")
+def test_shutdown_cancels_runs_in_flight(kind: str, kernel_factory: Kernels) -> None:
+    k = kernel_factory.start(kind, notebook="shutdown.ipynb")
     _start_busy_job(k)
-    process = k.km.provisioner.process  # type: ignore[union-attr]
-    k.kc.stop_channels()
-    k.km.shutdown_kernel(now=False)
+    process = k.process
+    k.shutdown()
     # 0, not -SIGTERM: the kernel finished its graceful shutdown inside jupyter_client's grace
     # period (a thread that never ends must not hold it up).
     assert process.wait(timeout=30) == 0
@@ -66,10 +60,8 @@ def _check_cancelled(runs: list[Run]) -> None:
 
 
 @pytest.mark.parametrize("kind", KERNELS)
-def test_restart_cancels_runs_in_flight(
-    kind: str, kernel_factory: Callable[..., KernelHarness]
-) -> None:
-    k = kernel_factory(kind, notebook="restart.ipynb")
+def test_restart_cancels_runs_in_flight(kind: str, kernel_factory: Kernels) -> None:
+    k = kernel_factory.start(kind, notebook="restart.ipynb")
     _start_busy_job(k)
     k.restart()
     _check_cancelled(_runs(k))

@@ -64,6 +64,7 @@ def worker_facts() -> None:
     print(f"marker={os.environ.get('NBSCHED_WORKER')}")
     print(f"sigint_ignored={signal.getsignal(signal.SIGINT) is signal.SIG_IGN}")
     print(f"sigterm_default={signal.getsignal(signal.SIGTERM) is signal.SIG_DFL}")
+    print(f"blocked={sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, []))}")
     print(f"pdeathsig={value.value}")
     print(f"main={sys.modules['__main__'].__dict__.get('__file__')}")
 

@@ -16,19 +16,11 @@ from nbsched._clock import SystemClock
 from nbsched.errors import InvalidArgumentError, NotPicklableError
 from nbsched.executors.process import ProcessJobExecutor
 from nbsched.jobs import RunStatus
+from tests.helpers.processes import alive, marked, read_pids, wait_dead, wait_no_marked
+from tests.helpers.wait import wait_for
 
 from . import _jobs
-from .conftest import (
-    Recorder,
-    alive,
-    make_job,
-    make_request,
-    marked,
-    read_pids,
-    wait_dead,
-    wait_for,
-    wait_no_marked,
-)
+from ._recorder import Recorder, make_job, make_request
 
 pytestmark = pytest.mark.slow
 
@@ -169,6 +161,9 @@ def test_worker_setup(
     assert os.getpgid(int(facts["pid"])) != os.getpgrp()
     assert facts["marker"] == str(os.getpid())
     assert facts["sigint_ignored"] == "True" and facts["sigterm_default"] == "True"
+    # launched with SIGINT blocked (so the kernel's group SIGINT cannot kill it while it
+    # starts), it unblocks it once ignored: the job's processes get a plain signal mask
+    assert facts["blocked"] == "[]"
     assert facts["pdeathsig"] == str(int(signal.SIGKILL))
     worker = psutil.Process(int(facts["pid"]))
     assert worker.environ().get("NBSCHED_WORKER") == str(os.getpid())  # findable by tests

@@ -1,4 +1,4 @@
-"""The kill matrix (issue 4, item 7): a real kernel runs a process job that has a grandchild;
+"""The kill matrix: a real kernel runs a process job that has a grandchild;
 however the kernel ends, no process of that job survives. Notebook interrupts leave it alone.
 
 The job is started the way users do it, ``%load_ext nbsched`` and ``%schedule add ...
@@ -19,61 +19,56 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
-from ._kernels import JOB_CELLS, STATE_CELL, collect, run_cell, start_kernel, thread_signals
-from .conftest import (
+from tests.helpers.kernels import Kernels
+from tests.helpers.processes import (
     alive,
     kill_marked,
     marked,
     read_pids,
+    thread_signals,
     wait_dead,
-    wait_for,
     wait_no_marked,
 )
+from tests.helpers.wait import wait_for
+
+from ._kernels import JOB_CELLS, STATE_CELL
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NBSCHED_"))}
-    env.pop("JPY_PARENT_PID", None)
-    return env
-
-
 class Kernel:
     """One kernel with a running process job (worker + grandchild)."""
 
-    def __init__(self, tmp_path: Path, driver: str) -> None:
+    def __init__(self, kernels: Kernels, tmp_path: Path, driver: str) -> None:
         self.driver = driver
-        self.km, self.kc = start_kernel(str(tmp_path), _env())
-        self.pid: int = self.km.provisioner.pid  # type: ignore[attr-defined]
-        self.popen: Any = self.km.provisioner.process  # type: ignore[attr-defined]
+        self.h = kernels.start("ipk7", root=tmp_path, notebook="kill-matrix.ipynb")
+        # taken now: after a restart the harness answers for the new kernel process
+        self.pid = self.h.pid
+        self.popen = self.h.process
         pidfile = str(tmp_path / "pids")
-        res = run_cell(self.kc, JOB_CELLS[driver].format(pidfile=pidfile))
-        assert res.status == "ok", res.error
+        self.h.run(JOB_CELLS[driver].format(pidfile=pidfile))
         self.worker, self.grandchild = read_pids(pidfile)
         found = {p.pid for p in marked(self.pid)}
         assert {self.worker, self.grandchild} <= found, (found, self.worker, self.grandchild)
 
     def close(self) -> None:
-        self.kc.stop_channels()
         try:
-            if self.km.has_kernel:
-                self.km.shutdown_kernel(now=True)
-        except Exception:
-            pass
-        kill_marked(self.pid)
+            self.h.shutdown(now=True)  # whatever the test left of it
+        finally:
+            kill_marked(self.pid)
 
 
 @pytest.fixture
-def kernel(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kernel]:
-    k = Kernel(tmp_path, getattr(request, "param", "extension"))
+def kernel(
+    request: pytest.FixtureRequest, kernel_factory: Kernels, tmp_path: Path
+) -> Iterator[Kernel]:
+    k = Kernel(kernel_factory, tmp_path, getattr(request, "param", "extension"))
     try:
         yield k
     finally:
@@ -82,24 +77,26 @@ def kernel(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kernel]:
 
 def _end(k: Kernel, how: str) -> None:
     if how == "shutdown":
-        k.km.shutdown_kernel(now=False)
+        k.h.km.shutdown_kernel(now=False)
     elif how == "restart":
-        k.km.restart_kernel(now=False)
+        k.h.km.restart_kernel(now=False)
     elif how == "shutdown_now":
-        k.km.shutdown_kernel(now=True)
+        k.h.km.shutdown_kernel(now=True)
     elif how == "sigkill":
         os.kill(k.pid, signal.SIGKILL)
     elif how == "sigterm":
         os.kill(k.pid, signal.SIGTERM)
     elif how == "exit_cell":
-        k.kc.execute("exit()")
+        k.h.send("exit()")
     else:  # pragma: no cover
         raise ValueError(how)
 
 
 MATRIX = [
-    *[("extension", how) for how in
-      ("shutdown", "restart", "shutdown_now", "sigkill", "sigterm", "exit_cell")],
+    *[
+        ("extension", how)
+        for how in ("shutdown", "restart", "shutdown_now", "sigkill", "sigterm", "exit_cell")
+    ],
     ("executor", "shutdown"),
     ("executor", "sigkill"),
 ]
@@ -114,7 +111,7 @@ def test_no_job_process_survives_the_kernel(how: str, kernel: Kernel) -> None:
     if how in ("shutdown", "restart"):
         # The kernel exited by itself: our do_shutdown hook left ipykernel's child sweep
         # nothing to stall on (no zombie, no SIGTERM-ignoring resource tracker), so
-        # jupyter_client never had to SIGTERM it (research §1, "final2").
+        # jupyter_client never had to SIGTERM it.
         kernel.popen.wait(timeout=5)
         assert kernel.popen.returncode == 0
     if how == "sigterm":
@@ -133,14 +130,14 @@ def test_interrupt_does_not_stop_a_process_job(kernel: Kernel, tmp_path: Path) -
     # a loop). The cell would run far longer than we wait: an interrupt that did not work
     # cannot pass for the cell's own end.
     started = tmp_path / "cell-started"
-    msg_id = kernel.kc.execute(
+    msg_id = kernel.h.send(
         f"import time\nopen({str(started)!r}, 'w').close()\n"
         "for _ in range(6000):\n    time.sleep(0.1)"
     )
     wait_for(started.exists, 30, "the cell to start")  # the cell really runs: not before it
-    kernel.km.interrupt_kernel()  # killpg(SIGINT) of the kernel's process group
+    kernel.h.km.interrupt_kernel()  # killpg(SIGINT) of the kernel's process group
     try:
-        res = collect(kernel.kc, msg_id, timeout=30)
+        res = kernel.h.collect(msg_id, timeout=30)
     except TimeoutError:
         raise AssertionError(
             "the interrupted cell did not end within 30 s; the kernel's threads: "
@@ -148,18 +145,20 @@ def test_interrupt_does_not_stop_a_process_job(kernel: Kernel, tmp_path: Path) -
         ) from None
     assert "KeyboardInterrupt" in res.error  # the cell was interrupted ...
     assert alive(psutil.Process(kernel.worker)) and alive(psutil.Process(kernel.grandchild))
-    res = run_cell(kernel.kc, STATE_CELL[kernel.driver])
+    res = kernel.h.run(STATE_CELL[kernel.driver])
     assert res.stdout.strip() == f"['running'] [{kernel.worker}]"  # ... the job was not
-    kernel.km.shutdown_kernel(now=False)
+    kernel.h.km.shutdown_kernel(now=False)
     wait_no_marked(kernel.pid, timeout=15)
 
 
 LAUNCHER = """
 import json, sys, time
-from tests.process._kernels import JOB_CELL_EXTENSION, run_cell, start_kernel
-km, kc = start_kernel(sys.argv[1])
-res = run_cell(kc, JOB_CELL_EXTENSION.format(pidfile=sys.argv[2]))
-print(json.dumps({"kernel": km.provisioner.pid, "status": res.status, "error": res.error}))
+from pathlib import Path
+from tests.helpers.kernels import Kernels
+from tests.process._kernels import JOB_CELL_EXTENSION
+k = Kernels().start("ipk7", root=Path(sys.argv[1]))
+res = k.run(JOB_CELL_EXTENSION.format(pidfile=sys.argv[2]), check=False)
+print(json.dumps({"kernel": k.pid, "status": res.status, "error": res.error}))
 sys.stdout.flush()
 time.sleep(600)
 """
@@ -168,7 +167,7 @@ time.sleep(600)
 def test_no_job_process_survives_the_death_of_the_kernels_launcher(tmp_path: Path) -> None:
     """The Jupyter server dies: the kernel's parent poller calls os._exit(1), which runs no
     Python hook at all; the reaper must do everything."""
-    env = _env()
+    env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))
     pidfile = tmp_path / "pids"
     launcher = subprocess.Popen(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from nbsched import _exits as _lifecycle
+from nbsched.kernel.hooks import install_kernel_hooks
 
 
 @pytest.fixture
@@ -78,8 +79,8 @@ def test_kernel_hook_runs_callbacks_before_do_shutdown(
     registry: _lifecycle._ExitRegistry,
 ) -> None:
     kernel = FakeKernel()
-    _lifecycle.install_kernel_hooks(kernel)
-    _lifecycle.install_kernel_hooks(kernel)  # idempotent: wrapped once
+    install_kernel_hooks(kernel)
+    install_kernel_hooks(kernel)  # idempotent: wrapped once
     _lifecycle.on_exit(lambda: kernel.calls.append("cleanup"))
     assert kernel.do_shutdown(True) == {"status": "ok", "restart": True}
     assert kernel.calls == ["cleanup", ("do_shutdown", True)]

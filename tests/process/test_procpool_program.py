@@ -1,6 +1,6 @@
-"""Outside a kernel (issue 4, item 5): a plain program runs a 30 s process job that has a
-grandchild, then ends -- ``sys.exit(88)``, SIGTERM or SIGKILL. It must end the way it asked
-to (code 88, killed by the signal) and leave no job process behind.
+"""Outside a kernel: a plain program runs a 30 s process job that has a grandchild, then
+ends -- ``sys.exit(88)``, SIGTERM or SIGKILL. It must end the way it asked to (code 88,
+killed by the signal) and leave no job process behind.
 
 The program is a real script file without an ``if __name__ == "__main__"`` guard: workers
 must not re-run it (multiprocessing's spawn and forkserver children normally would).
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import kill_marked, read_pids, wait_dead, wait_no_marked
+from tests.helpers.processes import kill_marked, read_pids, wait_dead, wait_no_marked
 
 pytestmark = pytest.mark.slow
 

@@ -12,6 +12,7 @@ import dataclasses
 import pickle
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -618,3 +619,26 @@ def test_the_built_in_triggers_round_trip(stores: Stores, schedule: str) -> None
     assert got.trigger == trigger
     assert got.trigger.next_fire_time(at(0)) == trigger.next_fire_time(at(0))
     assert got.schedule == trigger.describe()
+
+
+@pytest.mark.parametrize("schedule", ["every 7s", "in 10 minutes"])
+def test_relative_triggers_keep_their_anchor(stores: Stores, schedule: str) -> None:
+    """A relative schedule is anchored when parsed (provisionally, until a job start moves
+    it): a stored one keeps that anchor, and still moves to a job start after reading."""
+    parsed_at = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    trigger = parse_trigger(schedule, timezone="Europe/Paris", now=parsed_at)
+    anchored = trigger.anchor(parsed_at + timedelta(hours=1))
+    store = stores.make()
+    store.add_job(make_job("parsed", trigger=trigger))
+    store.add_job(make_job("anchored", trigger=anchored))
+    reader = stores.make() if stores.persistent else store
+    for name, original in (("parsed", trigger), ("anchored", anchored)):
+        got = reader.get_job(name)
+        assert got is not None and got.trigger.to_state() == original.to_state()
+        for seconds in (-1, 0, 3.2, 7, 10.2, 600, 3600, 3603.2, 4200, 4201):
+            after = parsed_at + timedelta(seconds=seconds)
+            assert got.trigger.next_fire_time(after) == original.next_fire_time(after)
+        job_start = parsed_at + timedelta(days=1)
+        assert got.trigger.anchor(job_start).next_fire_time(job_start) == original.anchor(
+            job_start
+        ).next_fire_time(job_start)

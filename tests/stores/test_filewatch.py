@@ -94,11 +94,6 @@ def test_stores_that_cannot_be_watched_say_so(
         store.close()
 
 
-@pytest.mark.external_service
-def test_postgresql_is_polled(pg_url: str) -> None:
-    assert SQLAlchemyJobStore(pg_url).watch(lambda: None) is None
-
-
 MOUNTS = """\
 22 27 0:21 / /proc rw,relatime - proc proc rw
 27 1 254:1 / / rw,relatime - ext4 /dev/vda rw

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from nbsched.errors import InvalidArgumentError, StateVersionError, TriggerParseError
-from nbsched.triggers import CronTrigger, _zones
+from nbsched.triggers import CronTrigger, zones
 from nbsched.triggers.registry import trigger_from_state
 
 from ._fires import fires
@@ -303,7 +303,7 @@ class TestValues:
 
 class TestZones:
     def test_none_means_the_local_zone(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(_zones, "local_zone_name", lambda: "America/New_York")
+        monkeypatch.setattr(zones, "local_zone_name", lambda: "America/New_York")
         assert CronTrigger("0 9 * * *").timezone == NEW_YORK
 
     def test_local_zone_falls_back_to_utc(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -313,7 +313,7 @@ class TestZones:
             raise LookupError("no zone configured")
 
         monkeypatch.setattr(tzlocal, "get_localzone_name", broken)
-        assert _zones.local_zone_name() == "UTC"
+        assert zones.local_zone_name() == "UTC"
 
     @pytest.mark.parametrize(
         "tz", ["UTC", "Etc/UTC", "utc", UTC, timezone(timedelta(0)), ZoneInfo("Etc/UTC")]
@@ -431,30 +431,3 @@ class TestState:
         state = {**CronTrigger("0 9 * * *", timezone="UTC").to_state(), "timezone": "Mars/Base"}
         with pytest.raises(StateVersionError, match="Unknown time zone 'Mars/Base'"):
             trigger_from_state(state)
-
-
-class TestLibraryEvidence:
-    """Why cron.py maps wall times itself instead of handing cronsim aware datetimes: the
-    cases below are what cronsim 2.8 does on its own. If one of them starts failing, cronsim
-    changed; the wrapper is still correct (TestDST), but it may have become unnecessary."""
-
-    def test_cronsim_six_fields_skip_the_gap_and_double_the_fold(self) -> None:
-        from cronsim import CronSim
-
-        gap = [next(CronSim("0 30 2 * * *", datetime(2026, 3, 28, 12, tzinfo=BERLIN)))]
-        assert gap[0].date() == dt.date(2026, 3, 30)  # 2026-03-29 skipped
-        it = CronSim("0 30 2 * * *", datetime(2026, 10, 24, 12, tzinfo=BERLIN))
-        first, second = next(it), next(it)
-        assert first.date() == second.date() == dt.date(2026, 10, 25)  # twice in the fold
-
-    def test_cronsim_answers_before_after_in_the_fold(self) -> None:
-        from cronsim import CronSim
-
-        after = datetime(2026, 10, 25, 2, 15, tzinfo=BERLIN, fold=1)
-        assert next(CronSim("30 2 * * *", after)).timestamp() < after.timestamp()
-
-    def test_croniter_doubles_the_fold(self) -> None:
-        croniter = pytest.importorskip("croniter").croniter
-        it = croniter("30 2 * * *", datetime(2026, 10, 24, 12, tzinfo=BERLIN))
-        first, second = it.get_next(datetime), it.get_next(datetime)
-        assert first.date() == second.date() == dt.date(2026, 10, 25)

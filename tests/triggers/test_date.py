@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from nbsched.errors import InvalidArgumentError, StateVersionError, TriggerParseError
-from nbsched.triggers import DateTrigger, _zones
+from nbsched.triggers import DateTrigger, zones
 from nbsched.triggers.registry import trigger_from_state
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -49,7 +49,7 @@ class TestRunDate:
         assert trigger.run_date == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
 
     def test_local_zone_by_default(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(_zones, "local_zone_name", lambda: "Asia/Kolkata")
+        monkeypatch.setattr(zones, "local_zone_name", lambda: "Asia/Kolkata")
         trigger = DateTrigger(datetime(2026, 12, 1, 9))
         assert trigger.run_date == datetime(2026, 12, 1, 3, 30, tzinfo=UTC)
         assert trigger.describe() == "Once, at 2026-12-01 09:00 (Asia/Kolkata)"
@@ -60,18 +60,28 @@ class TestRunDate:
 
 
 class TestDelay:
-    def test_after_is_a_delay_that_anchor_fixes(self) -> None:
-        now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    def test_after_is_a_delay_that_anchor_counts_from_the_job_start(
+        self, system_now: datetime
+    ) -> None:
         trigger = DateTrigger.after(600, timezone="UTC")
         assert trigger == DateTrigger(delay=timedelta(minutes=10), timezone="UTC")
+        now = system_now + timedelta(hours=1)
         anchored = trigger.anchor(now)
         assert anchored == DateTrigger(now + timedelta(minutes=10), timezone="UTC")
+        assert trigger.provisional and not anchored.provisional and anchored.delay is None
+        assert anchored.anchor(now + timedelta(days=1)) is anchored
         assert anchored.next_fire_time(now) == now + timedelta(minutes=10)
         assert anchored.next_fire_time(now + timedelta(minutes=10)) is None
 
-    def test_unanchored_delay_measures_from_after(self) -> None:
+    def test_a_delay_fires_once_counted_from_when_it_was_made(self, system_now: datetime) -> None:
         trigger = DateTrigger.after(timedelta(seconds=30), timezone="UTC")
-        assert trigger.next_fire_ts(100.0) == 130.0
+        fire = system_now + timedelta(seconds=30)
+        assert trigger.run_date == fire and trigger.delay == timedelta(seconds=30)
+        for after in (system_now - timedelta(days=1), system_now, fire - timedelta(seconds=1)):
+            assert trigger.next_fire_time(after) == fire
+        # once: asked after its one fire time, it is over (not again 30 s later)
+        assert trigger.next_fire_time(fire) is None
+        assert trigger.next_fire_ts(fire.timestamp() + 3.2) is None
 
     def test_anchor_adds_elapsed_time_across_dst(self) -> None:
         # 00:50 UTC on the fall-back day is 02:50 CEST; one hour later is 02:50 CET
@@ -79,10 +89,12 @@ class TestDelay:
         anchored = DateTrigger.after(3600, timezone=BERLIN).anchor(now)
         assert anchored.run_date == datetime(2026, 10, 25, 1, 50, tzinfo=UTC)
 
-    def test_describe(self) -> None:
-        assert DateTrigger.after(600, timezone="UTC").describe() == "Once, in 10 minutes"
+    def test_describe_says_when(self, system_now: datetime) -> None:
+        in_ten = DateTrigger.after(600, timezone="UTC")
+        assert in_ten.describe() == "Once, at 2026-06-01 12:10 (UTC)"
         assert (
-            DateTrigger.after(5400, timezone="UTC").describe() == "Once, in 1 hour and 30 minutes"
+            DateTrigger.after(5400, timezone="Europe/Paris").describe()
+            == "Once, at 2026-06-01 15:30 (Europe/Paris)"
         )
 
 
@@ -147,6 +159,16 @@ class TestState:
         assert restored == trigger
         after = datetime(2026, 1, 1, tzinfo=UTC)
         assert restored.next_fire_time(after) == trigger.next_fire_time(after)
+
+    def test_a_pending_delay_is_kept_across_the_round_trip(self, system_now: datetime) -> None:
+        trigger = DateTrigger.after(600, timezone="UTC")
+        state = trigger.to_state()
+        assert state["run_date"] == "2026-06-01T12:10:00+00:00" and state["delay"] == 600
+        restored = trigger_from_state(state)
+        assert isinstance(restored, DateTrigger)
+        assert restored == trigger and restored.to_state() == state
+        job_start = system_now + timedelta(hours=1)
+        assert restored.anchor(job_start).run_date == job_start + timedelta(minutes=10)
 
     def test_state(self) -> None:
         state = DateTrigger(datetime(2026, 12, 1, 9), timezone="Europe/Paris").to_state()

@@ -12,7 +12,7 @@ import nbsched.triggers
 PACKAGE = Path(nbsched.triggers.__file__).parent
 THIRD_PARTY = {"cronsim", "cron_descriptor", "tzlocal"}
 #: the core modules of nbsched a trigger may use (never the kernel or UI layers)
-CORE = {"abc", "errors", "_marshal", "jobs"}
+CORE = {"abc", "errors", "_marshal", "jobs", "_clock"}
 
 
 def test_modules_import_only_the_allowed_packages() -> None:

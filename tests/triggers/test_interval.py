@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from nbsched.errors import InvalidArgumentError, NbschedError, StateVersionError
-from nbsched.triggers import IntervalTrigger, _zones
+from nbsched.triggers import IntervalTrigger, zones
 from nbsched.triggers.registry import trigger_from_state
 
 from ._fires import fires
@@ -36,10 +37,21 @@ class TestFireTimes:
         trigger = IntervalTrigger(10, start=T0)
         assert trigger.anchor(T0 + timedelta(days=1)) is trigger
 
-    def test_unanchored_measures_from_after(self) -> None:
+    def test_without_start_it_starts_when_made(self, system_now: datetime) -> None:
         trigger = IntervalTrigger(timedelta(minutes=5))
-        assert trigger.next_fire_time(T0) == T0 + timedelta(minutes=5)
-        assert trigger.next_fire_ts(100.0) == 400.0
+        assert trigger.start == system_now and trigger.provisional
+        # the same grid whatever it is asked with, not a grid measured from ``after``
+        assert trigger.next_fire_time(system_now) == system_now + timedelta(minutes=5)
+        later = system_now + timedelta(minutes=5, seconds=3.2)
+        assert trigger.next_fire_time(later) == system_now + timedelta(minutes=10)
+        assert trigger.next_fire_ts(100.0) == system_now.timestamp()
+
+    def test_anchor_moves_a_start_it_was_not_given(self, system_now: datetime) -> None:
+        made = IntervalTrigger(7)
+        anchored = made.anchor(system_now + timedelta(seconds=3.2))
+        assert anchored.start == system_now + timedelta(seconds=3.2)
+        assert not anchored.provisional
+        assert anchored.anchor(system_now + timedelta(hours=1)) is anchored  # once
 
     def test_late_query_does_not_shift_the_schedule(self) -> None:
         trigger = IntervalTrigger(60, start=T0)
@@ -77,7 +89,7 @@ class TestFireTimes:
         assert nxt == start + timedelta(minutes=1)
 
     def test_naive_start_is_in_the_local_zone(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(_zones, "local_zone_name", lambda: "Asia/Kolkata")
+        monkeypatch.setattr(zones, "local_zone_name", lambda: "Asia/Kolkata")
         trigger = IntervalTrigger(60, start=datetime(2026, 1, 1, 5, 30))
         assert trigger.start == datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
 
@@ -124,11 +136,13 @@ class TestDST:
 
 
 class TestValues:
-    def test_equal_values_compare_equal(self) -> None:
+    def test_equal_values_compare_equal(self, system_now: datetime) -> None:
         assert IntervalTrigger(90) == IntervalTrigger(timedelta(minutes=1.5))
         assert hash(IntervalTrigger(90)) == hash(IntervalTrigger(90.0))
         assert IntervalTrigger(90) != IntervalTrigger(91)
-        assert IntervalTrigger(90, start=T0) != IntervalTrigger(90)
+        assert IntervalTrigger(90, start=T0 + timedelta(1)) != IntervalTrigger(90)
+        # equal values have equal fire times: made now, or started now, is the same schedule
+        assert IntervalTrigger(90, start=system_now) == IntervalTrigger(90)
 
     def test_repr_evaluates_to_an_equal_trigger(self) -> None:
         for trigger in (
@@ -136,7 +150,9 @@ class TestValues:
             IntervalTrigger(0.25, start=T0, end=T0 + timedelta(1)),
         ):
             assert eval(repr(trigger), {"IntervalTrigger": IntervalTrigger}) == trigger
-        assert repr(IntervalTrigger(10)) == "IntervalTrigger(10.0)"
+        assert repr(IntervalTrigger(10, start=T0)) == (
+            "IntervalTrigger(10.0, start='2026-06-01T12:00:00+00:00')"
+        )
 
     @pytest.mark.parametrize(
         ("interval", "words"),
@@ -194,6 +210,18 @@ class TestState:
         assert IntervalTrigger.from_state(state) == trigger
         assert trigger_from_state(state) == trigger
 
+    def test_a_provisional_start_is_kept_across_the_round_trip(self, system_now: datetime) -> None:
+        trigger = IntervalTrigger(7)
+        state = trigger.to_state()
+        assert state["start"] == system_now.isoformat() and state["provisional"] is True
+        restored = trigger_from_state(json.loads(json.dumps(state)))
+        assert isinstance(restored, IntervalTrigger)
+        assert restored == trigger and restored.provisional and restored.to_state() == state
+        later = system_now + timedelta(seconds=3.2)
+        assert restored.next_fire_time(later) == system_now + timedelta(seconds=7)
+        job_start = system_now + timedelta(hours=1)
+        assert restored.anchor(job_start).start == job_start
+
     def test_newer_version_is_refused(self) -> None:
         state = {**IntervalTrigger(10).to_state(), "version": 2}
         with pytest.raises(StateVersionError, match="version 2.*newer nbsched"):
@@ -227,7 +255,9 @@ class TestState:
                     {"version": 1, "type": "interval", "interval": interval, "start": None}
                 )
             return
-        end = None if start is None or span is None else start + timedelta(seconds=span)
+        # (in UTC: ``zoned + timedelta`` is wall-clock arithmetic, which in a repeated hour
+        # can land before ``start``)
+        end = None if start is None or span is None else start.astimezone(UTC) + timedelta(seconds=span)
         state = IntervalTrigger(interval, start=start, end=end).to_state()
         read = IntervalTrigger.from_state(state)
         built = IntervalTrigger(state["interval"], start=state["start"], end=state["end"])
@@ -239,7 +269,7 @@ class TestState:
         ("state", "expected"),
         [
             # not what to_state writes, but readable: the constructor's rules apply
-            ({"interval": 10}, IntervalTrigger(10)),
+            ({"interval": 10}, "now"),
             ({"interval": 1.5, "start": "2026-03-01 12:00"}, "naive"),
             (
                 {"interval": 60.0, "start": "2026-03-01T12:00:00+01:00"},
@@ -248,11 +278,17 @@ class TestState:
         ],
     )
     def test_other_states_go_through_the_constructor(
-        self, state: dict[str, object], expected: object, monkeypatch: pytest.MonkeyPatch
+        self,
+        state: dict[str, object],
+        expected: object,
+        monkeypatch: pytest.MonkeyPatch,
+        system_now: datetime,
     ) -> None:
-        monkeypatch.setattr(_zones, "local_zone_name", lambda: "Europe/Berlin")
+        monkeypatch.setattr(zones, "local_zone_name", lambda: "Europe/Berlin")
         if expected == "naive":  # a wall time in the machine's zone, as the constructor reads it
             expected = IntervalTrigger(1.5, start=datetime(2026, 3, 1, 11, tzinfo=UTC))
+        if expected == "now":  # no start: it starts when read, as the constructor's does
+            expected = IntervalTrigger(10, start=system_now)
         read = IntervalTrigger.from_state({"version": 1, "type": "interval", **state})
         assert read == expected
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -9,6 +9,8 @@ from nbsched.errors import NbschedError, TriggerParseError
 from nbsched.triggers import CronTrigger, DateTrigger, IntervalTrigger, parse_trigger
 
 TZ = "Europe/Paris"
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
 
 
 def cron(expr: str) -> CronTrigger:
@@ -86,7 +88,12 @@ def cron(expr: str) -> CronTrigger:
         ("in 1h30m", DateTrigger(delay=5400, timezone=TZ)),
     ],
 )
-def test_forms(text: str, expected: Trigger) -> None:
+def test_forms(text: str, expected: Trigger, system_now: datetime) -> None:
+    # (expected was built before the clock stopped: build it again for the relative forms)
+    if isinstance(expected, IntervalTrigger):
+        expected = IntervalTrigger(expected.interval)
+    elif isinstance(expected, DateTrigger) and expected.delay is not None:
+        expected = DateTrigger(delay=expected.delay, timezone=TZ)
     assert parse_trigger(text, timezone=TZ) == expected
 
 
@@ -98,9 +105,10 @@ def test_case_and_spaces(text: str) -> None:
     assert parse_trigger(text, timezone=TZ) == cron("30 9 * * 1-5")
 
 
-def test_same_text_gives_equal_triggers() -> None:
+def test_same_text_at_the_same_time_gives_equal_triggers() -> None:
     for text in ("every 10s", "every weekday at 9:30", "in 10 minutes", "at 2026-12-01 09:00"):
-        assert parse_trigger(text) == parse_trigger(text)
+        assert parse_trigger(text, now=T0) == parse_trigger(text, now=T0)
+    assert parse_trigger("every 10s", now=T0) != parse_trigger("every 10s", now=T0 + SECOND)
 
 
 def test_contract_example() -> None:
@@ -110,9 +118,39 @@ def test_contract_example() -> None:
     assert nxt == datetime.fromisoformat("2026-12-07T09:30+01:00")
 
 
-def test_durations_are_unanchored_intervals() -> None:
-    trigger = parse_trigger("every 10s")
-    assert isinstance(trigger, IntervalTrigger) and trigger.start is None
+def test_every_is_a_fixed_grid_from_when_it_was_parsed() -> None:
+    trigger = parse_trigger("every 7s")  # the system clock: t0 is the time of this call
+    assert isinstance(trigger, IntervalTrigger)
+    t0 = trigger.start
+    f1 = trigger.next_fire_time(t0)
+    assert f1 == t0 + 7 * SECOND
+    # asked 3.2 s after a fire, the next one is still on the grid t0 + 7k (not f1 + 10.2 s)
+    assert trigger.next_fire_time(f1 + 3.2 * SECOND) == t0 + 14 * SECOND
+    assert parse_trigger("every 7s", now=T0).next_fire_time(T0 + 10 * SECOND) == T0 + 14 * SECOND
+
+
+def test_in_fires_once_then_is_exhausted() -> None:
+    trigger = parse_trigger("in 10 minutes", timezone="UTC", now=T0)
+    fire = T0 + timedelta(minutes=10)
+    assert trigger.next_fire_time(T0) == fire
+    assert trigger.next_fire_time(T0 + timedelta(minutes=9)) == fire
+    assert trigger.next_fire_time(fire) is None  # once, not every 10 minutes
+    assert trigger.next_fire_time(fire + timedelta(days=1)) is None
+
+
+def test_the_scheduler_anchors_a_parsed_relative_trigger_at_the_job_start() -> None:
+    job_start = T0 + timedelta(hours=1)
+    every = parse_trigger("every 7s", now=T0).anchor(job_start)
+    assert every.next_fire_time(job_start) == job_start + 7 * SECOND
+    once = parse_trigger("in 10 minutes", now=T0).anchor(job_start)
+    assert once.next_fire_time(job_start) == job_start + timedelta(minutes=10)
+
+
+def test_now_must_be_aware() -> None:
+    with pytest.raises(NbschedError, match="^now must be an aware datetime, got naive"):
+        parse_trigger("every 7s", now=datetime(2026, 1, 1))
+    with pytest.raises(NbschedError, match="^now must be an aware datetime, got naive"):
+        parse_trigger("in 7s", now=datetime(2026, 1, 1))
 
 
 def test_phrases_and_cron_take_the_zone() -> None:

@@ -144,6 +144,53 @@ def test_fire_times_are_strictly_after_and_increasing(trigger: Trigger, after: d
         assert trigger.next_fire_ts(previous.timestamp()) is None
 
 
+# -- 1b. a fixed schedule: the same set of fire times whatever ``after`` asks ---------------
+
+
+@st.composite
+def parsed_relative_triggers(draw: st.DrawFn) -> Trigger:
+    """``every N`` / ``in N`` schedules, parsed at a drawn time (at the real time, data
+    generation would not repeat: ``test_parse`` has those examples)."""
+    amount = draw(st.integers(1, 90))
+    unit = draw(st.sampled_from(["s", "m", "h", " seconds", " minutes"]))
+    text = draw(st.sampled_from(["every {}", "{}", "in {}"])).format(f"{amount}{unit}")
+    now = draw(instants())
+    return parse_trigger(text, timezone=draw(st.sampled_from(ZONES)), now=now)
+
+
+@SETTINGS
+@given(
+    trigger=st.one_of(triggers, parsed_relative_triggers()),
+    after=instants(),
+    data=st.data(),
+)
+def test_fire_times_do_not_depend_on_after(
+    trigger: Trigger, after: datetime, data: st.DataObject
+) -> None:
+    """``next_fire_time(a)`` is the first element after ``a`` of one fixed set of times: asked
+    from anywhere between two consecutive fire times, the answer is the later of them, and
+    after the last one, ``None``."""
+    fires = sequence(trigger, after, 4)
+    previous = _micros(after)
+    for fire in fires:
+        # a point in [previous, fire), in whole microseconds of absolute time (``zoned +
+        # timedelta`` would be wall-clock arithmetic)
+        between = data.draw(st.integers(previous, _micros(fire) - 1))
+        asked = datetime.fromtimestamp(0, UTC) + timedelta(microseconds=between)
+        assert trigger.next_fire_time(asked) == fire, (asked, fire)
+        ts = trigger.next_fire_ts(asked.timestamp())
+        assert ts is not None and abs(ts - fire.timestamp()) < 1e-6
+        previous = _micros(fire)
+    if len(fires) < 4:  # exhausted: nothing later, however far ahead it is asked
+        later = previous + data.draw(st.integers(0, 10**14))
+        asked = datetime.fromtimestamp(0, UTC) + timedelta(microseconds=later)
+        assert trigger.next_fire_time(asked) is None
+
+
+def _micros(instant: datetime) -> int:
+    return (instant - datetime.fromtimestamp(0, UTC)) // timedelta(microseconds=1)
+
+
 # -- 2. intervals: exactly start + k * interval -------------------------------------------
 
 
@@ -256,10 +303,11 @@ def test_duration_text_parses_to_its_interval(
     if every:
         text = "every " + text
     hours, minutes, seconds = parts
-    expected = IntervalTrigger(timedelta(hours=hours, minutes=minutes, seconds=seconds))
-    assert parse_trigger(text) == expected
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    expected = IntervalTrigger(timedelta(hours=hours, minutes=minutes, seconds=seconds), start=now)
+    assert parse_trigger(text, now=now) == expected
     # and what describe() says reads back as the same interval
-    assert parse_trigger(expected.describe().lower()) == expected
+    assert parse_trigger(expected.describe().lower(), now=now) == expected
 
 
 _DAY_TEXTS = {

@@ -4,18 +4,19 @@ ipykernel 7 routes thread output by parent header and has ``set_thread_parent``;
 does neither. nbsched must keep job output out of cells on both, so the kernel tests run
 their output and load tests against both.
 
-The venv lives in ``.venv-ipk6`` at the repository root, is built once and rebuilt only when
-``pyproject.toml`` (or the pins below, or the Python version) changes. nbsched itself is not
+The venv lives in ``.venv-ipk6`` at the repository root (or ``$NBSCHED_IPK6_VENV``), is
+built once, and gets what a newer ``pyproject.toml`` (or the pins below) asks for installed
+into it; it is built again only for another Python version. nbsched itself is not
 installed into it: a ``.pth`` file puts the working tree on its path, so the code under test
 is always the current one.
 
-Run ``python tests/kernel/ipk6_env.py`` to build it ahead of time (``make test`` does).
+Run ``python tests/helpers/ipk6_env.py`` to build it ahead of time (``make test`` does).
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -34,38 +35,77 @@ def _python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def _key() -> str:
-    h = hashlib.sha256()
-    h.update((REPO / "pyproject.toml").read_bytes())
-    h.update("\n".join(PINS).encode())
-    h.update(sys.version.encode())
-    return h.hexdigest()
+#: run by the venv's python: its Python version, and which requirements it does not satisfy
+_CHECK = """
+import json, sys
+from importlib.metadata import PackageNotFoundError, version
+try:
+    from packaging.requirements import Requirement
+except ImportError:
+    from pip._vendor.packaging.requirements import Requirement
+missing = []
+for text in json.loads(sys.argv[1]):
+    req = Requirement(text)
+    if req.marker is not None and not req.marker.evaluate():
+        continue
+    try:
+        found = version(req.name)
+    except PackageNotFoundError:
+        missing.append(text)
+        continue
+    if not req.specifier.contains(found, prereleases=True):
+        missing.append(text)
+print(json.dumps([sys.version, missing]))
+"""
 
 
-def _dependencies() -> list[str]:
+def _requirements() -> list[str]:
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())
-    return list(meta["project"]["dependencies"])
+    return [*meta["project"]["dependencies"], *PINS]
+
+
+def _missing(py: Path, requirements: list[str]) -> list[str] | None:
+    """The requirements the venv does not satisfy; ``None`` when it cannot be used at all (no
+    interpreter, or another Python version than this one)."""
+    if not py.exists():
+        return None
+    proc = subprocess.run(
+        [str(py), "-c", _CHECK, json.dumps(requirements)], capture_output=True, text=True
+    )
+    if proc.returncode:
+        return None
+    python_version, missing = json.loads(proc.stdout)
+    return list(missing) if python_version == sys.version else None
 
 
 def ensure(quiet: bool = True) -> Path:
-    """Build the venv if it is missing or stale; return its python. Safe to call from
-    several processes at once (a file lock serialises the build)."""
+    """Make sure the venv exists and satisfies this tree's requirements; return its python.
+
+    A venv that lacks some requirement gets just those installed, in place: several test
+    runs (of several working trees) may share it, and one of them removing it would break
+    the kernels of the others. Only a venv that is missing or of another Python version is
+    built from scratch. Safe to call from several processes at once (a file lock serialises
+    the changes).
+    """
+    requirements = _requirements()
+    py = _python(VENV)
     lock_path = VENV.parent / ".venv-locks" / f"{VENV.name}.lock"  # .gitignore: .venv-*/
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        stamp = VENV / ".nbsched-key"
-        key = _key()
-        if stamp.is_file() and stamp.read_text() == key and _python(VENV).exists():
-            return _python(VENV)
-        shutil.rmtree(VENV, ignore_errors=True)
+        missing = _missing(py, requirements)
+        if missing == []:
+            return py
         run = subprocess.run if not quiet else _run_quiet
-        run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        py = _python(VENV)
         pip = [str(py), "-m", "pip", "install", "--disable-pip-version-check"]
         if quiet:
             pip.append("--quiet")
-        run([*pip, *_dependencies(), *PINS], check=True)
+        if missing is not None:
+            run([*pip, *missing], check=True)
+            return py
+        shutil.rmtree(VENV, ignore_errors=True)
+        run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        run([*pip, *requirements], check=True)
         purelib = subprocess.run(
             [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
             check=True,
@@ -80,7 +120,6 @@ def ensure(quiet: bool = True) -> Path:
             "print(ipykernel.__version__, IPython.__version__)"
         )
         run([str(py), "-c", check], check=True)
-        stamp.write_text(key)
         return py
 
 

@@ -1,0 +1,309 @@
+"""Run jobs on a Dask cluster: ``Scheduler(executors={"dask": DaskJobExecutor(address)})``.
+
+The scheduler keeps deciding *when* (its triggers, store, records); the cluster decides
+*where*. Each run is one Dask task, which runs the job as a child process of a worker
+(:mod:`._dask_remote`), so runs on the cluster get what local process jobs get: output
+captured at the file-descriptor level into ``Run.output``, timeouts and ``cancel_run`` that
+really stop the run's whole process tree on the worker (the worker stays usable), and
+functions defined in a notebook travel by value (cloudpickle).
+
+The cluster is a dependency that can go away, like the store: when the Dask scheduler is
+unreachable, runs in flight are recorded ``crashed`` with the reason, new runs are recorded
+``failed`` with it (never queued silently), :meth:`DaskJobExecutor.fault` says what is wrong
+(the scheduler's ``status()`` shows it), and the connection is retried with backoff until the
+cluster is back. Nothing here ever waits on the cluster without a bound.
+
+``distributed`` is imported only when the executor starts: the core stays free of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import cloudpickle
+
+from ..abc import Clock, Executor, FinishCallback, RunRequest, StartCallback
+from ..errors import InvalidArgumentError, NotPicklableError, SchedulerNotRunningError
+from ..jobs import Job, RunStatus
+from ._dask_remote import STARTED_TOPIC, cancel_on_worker, run_task
+
+__all__ = ["DaskJobExecutor"]
+
+_log = logging.getLogger(__name__)
+
+#: longest wait for the cluster when connecting or reaching the workers to stop a run
+CONNECT_TIMEOUT = 10.0
+#: backoff between reconnection attempts while the cluster is unreachable
+RETRY_MIN, RETRY_MAX = 1.0, 30.0
+
+
+class DaskJobExecutor(Executor):
+    """Runs jobs on a ``distributed`` cluster.
+
+    :param cluster: the Dask scheduler's address (``"tcp://host:8786"``), or a connected
+        ``distributed.Client`` (then it stays the caller's: :meth:`shutdown` does not close it)
+    :param name: the executor name jobs refer to
+    """
+
+    name = "dask"
+
+    def __init__(self, cluster: str | Any, *, name: str = "dask") -> None:
+        if not isinstance(cluster, str) and not hasattr(cluster, "submit"):
+            raise InvalidArgumentError(
+                f"DaskJobExecutor needs a scheduler address like 'tcp://host:8786' or a "
+                f"distributed.Client, not {cluster!r}"
+            )
+        self.name = name  # type: ignore[misc]
+        self._address = cluster if isinstance(cluster, str) else None
+        self._client: Any = None if isinstance(cluster, str) else cluster
+        self._own_client = isinstance(cluster, str)
+        self._lock = threading.Lock()
+        self._inflight: dict[str, tuple[RunRequest, Any]] = {}  # run id -> (request, future)
+        self._fault: str | None = None
+        self._closing = threading.Event()
+        self._on_started: StartCallback | None = None
+        self._on_finished: FinishCallback | None = None
+        self._clock: Clock | None = None
+        self._connector: threading.Thread | None = None
+        self._stoppers: list[threading.Thread] = []  # helper threads stopping remote runs
+
+    def __repr__(self) -> str:
+        where = self._address or getattr(self._client, "scheduler", None)
+        return f"<DaskJobExecutor {self.name!r} {where} runs={len(self._inflight)}>"
+
+    # -- Executor contract -------------------------------------------------------------
+
+    def start(self, clock: Clock, on_started: StartCallback, on_finished: FinishCallback) -> None:
+        self._clock, self._on_started, self._on_finished = clock, on_started, on_finished
+        self._closing.clear()
+        if self._client is not None:
+            self._attach(self._client)
+        else:
+            self._connect_in_background()
+
+    def validate(self, job: Job, func: Callable[..., Any] | None) -> None:
+        try:
+            cloudpickle.dumps((func, job.args, dict(job.kwargs)))
+        except Exception as exc:
+            raise NotPicklableError(
+                f"Job {job.name!r} cannot be sent to a Dask worker: {exc}"
+            ) from None
+
+    def submit(self, request: RunRequest) -> None:
+        if self._on_finished is None:
+            raise SchedulerNotRunningError("DaskJobExecutor.submit() called before start()")
+        try:
+            target = request.target if request.func is None else None
+            payload = cloudpickle.dumps(
+                (request.func, target, request.args, dict(request.kwargs)),
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+        except Exception as exc:
+            self._report(request, RunStatus.failed, f"Cannot send the job to Dask: {exc}")
+            return
+        client = self._client
+        if self._closing.is_set():
+            self._report(request, RunStatus.cancelled, "The executor was shut down")
+            return
+        if client is None or client.status != "running":
+            self._report(request, RunStatus.failed, self._fault or "Not connected to Dask yet")
+            return
+        with self._lock:
+            future = client.submit(
+                run_task,
+                payload,
+                request.run_id,
+                request.timeout,
+                key=f"nbsched-{request.job_name}-{request.run_id}",
+                pure=False,
+            )
+            self._inflight[request.run_id] = (request, future)
+        future.add_done_callback(lambda f, rid=request.run_id: self._done(rid, f))
+
+    def cancel(self, run_id: str, status: RunStatus = RunStatus.cancelled) -> bool:
+        with self._lock:
+            entry = self._inflight.pop(run_id, None)
+        if entry is None:
+            return False
+        request, future = entry
+        why = (
+            f"Stopped after its timeout of {request.timeout} s"
+            if status is RunStatus.timed_out
+            else "Cancelled"
+        )
+        self._report(request, status, why)  # first: the contract says reported on return
+        self._stop_remote([run_id], status, future)
+        return True
+
+    def shutdown(self, *, wait: bool = True, timeout: float = 1.0) -> None:
+        self._closing.set()
+        with self._lock:
+            entries = list(self._inflight.values())
+            self._inflight.clear()
+        for request, _ in entries:
+            self._report(request, RunStatus.cancelled, "The scheduler shut down during the run")
+        # Stopping remote runs and closing our client talk to the cluster: a helper thread
+        # does it, and we wait for it at most ``timeout`` (never for an unreachable cluster).
+        helper = threading.Thread(
+            target=self._release,
+            args=([r.run_id for r, _ in entries], [f for _, f in entries], timeout),
+            name="nbsched-dask-shutdown",
+            daemon=True,
+        )
+        helper.start()
+        if wait:
+            helper.join(timeout)
+
+    def fault(self) -> str | None:
+        """Why the cluster cannot run jobs right now, or ``None`` when it can."""
+        return self._fault
+
+    # -- connection --------------------------------------------------------------------
+
+    def _connect_in_background(self) -> None:
+        self._connector = threading.Thread(
+            target=self._connect_loop, name="nbsched-dask-connect", daemon=True
+        )
+        self._connector.start()
+
+    def _connect_loop(self) -> None:
+        from distributed import Client
+
+        connect: Any = Client  # untyped library
+        delay = RETRY_MIN
+        while not self._closing.is_set():
+            try:
+                client = connect(self._address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            except Exception as exc:  # OSError, TimeoutError, CommClosedError, ...
+                self._set_fault(f"Cannot reach the Dask scheduler at {self._address}: {exc}")
+                self._closing.wait(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            if self._closing.is_set():
+                client.close(timeout=1)
+                return
+            self._attach(client)
+            return
+
+    def _attach(self, client: Any) -> None:
+        self._client = client
+        client.subscribe_topic(STARTED_TOPIC, self._started_event)
+        self._set_fault(None)
+
+    def _set_fault(self, message: str | None) -> None:
+        if message != self._fault:
+            if message is None:
+                _log.info("Dask cluster reachable again")
+            else:
+                _log.warning("%s", message)
+        self._fault = message
+
+    # -- results -----------------------------------------------------------------------
+
+    def _started_event(self, event: tuple[float, dict[str, Any]]) -> None:
+        """On the client's event loop: a worker started the body of a run."""
+        msg = event[1]
+        with self._lock:
+            entry = self._inflight.get(msg.get("run_id", ""))
+        if entry is not None and entry[0].started_ts is None:
+            entry[0].started_ts = float(msg["ts"])
+            assert self._on_started is not None
+            self._on_started(entry[0])
+
+    def _done(self, run_id: str, future: Any) -> None:
+        """On Dask's callback thread: a run's task ended one way or another."""
+        with self._lock:
+            entry = self._inflight.pop(run_id, None)
+        if entry is None:
+            return  # cancelled or shut down: already reported
+        request = entry[0]
+        if future.status == "finished":
+            status, output, error, started, finished = future.result()
+            if request.started_ts is None and started is not None:
+                request.started_ts = started
+                assert self._on_started is not None
+                self._on_started(request)
+            self._report(request, RunStatus(status), error, output, finished)
+        elif future.status == "cancelled":  # the client lost the scheduler
+            lost = f"Lost the Dask scheduler at {self._address or 'its address'} during the run"
+            self._set_fault(lost)
+            self._report(request, RunStatus.crashed, lost)
+            if self._own_client and not self._closing.is_set():
+                self._watch_reconnect()
+        else:  # "error": the task itself failed (a worker died, KilledWorker, ...)
+            exc = future.exception()
+            self._report(request, RunStatus.crashed, f"The Dask task failed: {exc!r}")
+
+    def _watch_reconnect(self) -> None:
+        """Clear the fault once the client is connected again (it reconnects by itself for
+        a while; after it gives up, a new client is made with backoff)."""
+
+        def watch() -> None:
+            delay = RETRY_MIN
+            while not self._closing.is_set():
+                client = self._client
+                if client is not None and client.status == "running":
+                    self._set_fault(None)
+                    return
+                if client is not None and client.status in ("closed", "closing"):
+                    self._client = None
+                    self._connect_loop()
+                    return
+                self._closing.wait(delay)
+                delay = min(delay * 2, RETRY_MAX)
+
+        if not any(t.name == "nbsched-dask-watch" for t in threading.enumerate()):
+            threading.Thread(target=watch, name="nbsched-dask-watch", daemon=True).start()
+
+    def _report(
+        self,
+        request: RunRequest,
+        status: RunStatus,
+        error: str | None,
+        output: str = "",
+        finished: float | None = None,
+    ) -> None:
+        assert self._on_finished is not None
+        when = finished if finished is not None else self._now()
+        self._on_finished(request, status, output, error, when)
+
+    def _now(self) -> float:
+        return self._clock.time() if self._clock is not None else time.time()
+
+    def _stop_remote(self, run_ids: list[str], status: RunStatus, *futures: Any) -> None:
+        """Kill the runs' processes on the workers, from a helper thread: ``cancel`` is
+        called from the scheduler's loop, which must not wait on the network."""
+        client = self._client
+        if client is None or client.status != "running":
+            return  # the worker's own timeout (or the worker's death) stops it
+
+        def stop() -> None:
+            try:
+                for run_id in run_ids:
+                    client.run(cancel_on_worker, run_id, status.value)
+                for future in futures:
+                    future.cancel()  # a run still queued on the cluster never starts
+            except Exception as exc:  # the cluster went away meanwhile
+                _log.warning("Could not stop runs %s on the Dask workers: %s", run_ids, exc)
+
+        t = threading.Thread(target=stop, name="nbsched-dask-stop", daemon=True)
+        t.start()
+        self._stoppers = [x for x in self._stoppers if x.is_alive()] + [t]
+
+    def _release(self, run_ids: list[str], futures: list[Any], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        self._stop_remote(run_ids, RunStatus.cancelled, *futures)
+        for t in self._stoppers:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._stoppers.clear()
+        if self._own_client and self._client is not None:
+            try:
+                self._client.close(timeout=max(0.1, deadline - time.monotonic()))
+            except Exception as exc:
+                _log.debug("closing the Dask client: %s", exc)
+            self._client = None
