@@ -148,3 +148,8 @@ def unload_ipython_extension(ip: Any) -> None:
     from .kernel import unload
 
     unload(ip)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension is (``jupyter labextension develop``)."""
+    return [{"src": "labextension", "dest": "nbsched"}]

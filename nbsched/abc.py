@@ -153,6 +153,11 @@ class JobStore(ABC):
     ) -> list[Run]:
         """Runs, newest first (by ``scheduled_ts``, then ``started_ts``)."""
 
+    def get_run(self, run_id: str) -> Run | None:
+        """The run with id ``run_id``, or ``None``. (This default reads every run; stores
+        that can look one up by id override it.)"""
+        return next((r for r in self.get_runs(limit=2**62) if r.id == run_id), None)
+
     @abstractmethod
     def last_runs(
         self, job_names: Sequence[str] | None = None, *, owner: Any = ALL_OWNERS

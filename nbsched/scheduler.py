@@ -325,6 +325,15 @@ class Scheduler:
         assert waiter.run is not None and waiter.run.id == run_id
         return waiter.run
 
+    def start_run(self, name: str) -> str:
+        """Start a run of ``name`` now, outside its schedule, and return its id at once
+        (:meth:`run_job` waits for the run; a web request must not).
+
+        :raises SchedulerNotRunningError: the scheduler is not started
+        :raises TargetLookupError: the job is unbound
+        """
+        return self._engine.run_now(name)
+
     def cancel_run(self, name_or_run_id: str) -> Run | None:
         """Stop a run in flight: the given run id, or the newest run of the given job.
         Returns the cancelled run, ``None`` if nothing of that name/id was running."""

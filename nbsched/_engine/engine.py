@@ -346,8 +346,9 @@ class Engine:
 
     # ------------------------------------------------------------------ runs
 
-    def run_now(self, name: str, waiter: Waiter) -> str:
-        """Start a run of ``name`` outside its schedule; ``waiter`` is told when it ends."""
+    def run_now(self, name: str, waiter: Waiter | None = None) -> str:
+        """Start a run of ``name`` outside its schedule; ``waiter`` (if any) is told when it
+        ends."""
         if not self.accepting:
             raise SchedulerNotRunningError(
                 "The scheduler is not running; call start() first (or %load_ext nbsched)"

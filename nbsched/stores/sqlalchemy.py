@@ -566,6 +566,12 @@ class SQLAlchemyJobStore(JobStore):
             found = {n: r for n, r in found.items() if n in wanted}
         return found
 
+    def get_run(self, run_id: str) -> Run | None:
+        runs = self._t.runs
+        with self._reading("get_run") as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+        return None if row is None else row_to_run(row)
+
     def finish_stale_runs(self, owner: Any, status: RunStatus, error: str, now: float) -> int:
         runs = self._t.runs
         stmt = (
