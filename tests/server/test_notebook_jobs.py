@@ -77,7 +77,9 @@ def test_schedule_dialog_in_the_browser_schedules_and_runs(tmp_path: Path) -> No
         code, data = lab.api("GET", "jobs/daily")
         assert code == 200 and data["kind"] == "notebook"
         assert data["parameters"] == {"greeting": "hi"}
-        group = page.locator("#nbsched-sidebar .nbsched-group", has=job)
+        # (a has= locator is matched inside each group, so it names the job relative to it)
+        group = page.locator("#nbsched-sidebar .nbsched-group",
+                             has=page.locator('[data-nbsched-job="daily"]'))
         assert "reports/daily.ipynb" in group.locator(".nbsched-group-title").inner_text()
         job.locator(".nbsched-run-succeeded").wait_for(timeout=120_000)
         shot(page, "notebook-job-ran")
