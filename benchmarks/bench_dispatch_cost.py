@@ -9,7 +9,7 @@ trivial body, memory store). Two figures per side:
   (bodies that ran). Time spent waiting for the GIL is not CPU time, so this is the work the
   thread itself does.
 * ``pass_wall_us_per_job``: wall time of each dispatch pass (APScheduler ``_process_jobs``,
-  nbsched ``Scheduler._dispatch_due``) divided by the jobs it handed out -- the anchor's
+  nbsched ``Loop._dispatch_due`` of its engine) divided by the jobs it handed out -- the anchor's
   method (perf-baselines.md 1b); includes GIL waits behind the workers.
 
 Grace: aps3 1 s (its default, as in the anchor), nbsched none.

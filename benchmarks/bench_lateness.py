@@ -282,12 +282,19 @@ def _timed_scheduler(passes: list[tuple[float, int]]) -> type[Any]:
     from nbsched import Scheduler
 
     class TimedScheduler(Scheduler):
-        def _dispatch_due(self, now: float, events: list[Any]) -> int:
-            t = time.perf_counter()
-            k = super()._dispatch_due(now, events)  # type: ignore[misc]
-            if k:
-                passes.append((time.perf_counter() - t, k))
-            return k
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            loop = self._engine.loop
+            dispatch_due = loop._dispatch_due
+
+            def timed(now: float, events: list[Any]) -> int:
+                t = time.perf_counter()
+                k = dispatch_due(now, events)
+                if k:
+                    passes.append((time.perf_counter() - t, k))
+                return k
+
+            loop._dispatch_due = timed  # type: ignore[method-assign]
 
     return TimedScheduler
 

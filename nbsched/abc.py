@@ -6,7 +6,9 @@
 * :class:`Clock` -- *what time it is*: the only way time enters the core, so tests can use a
   fake clock instead of sleeping.
 
-The scheduler (``scheduler.py``) is written against these classes only.
+The scheduler (``scheduler.py`` and its engine, ``_engine/``) uses every store and executor
+through these classes only; the defaults (the memory or SQL store, the thread and process
+pools) are the only ones it names, to build them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from .jobs import Job, Run, RunStatus
+from .jobs import RunStatus
+
+if TYPE_CHECKING:  # (annotations only; jobs.py names Trigger the same way)
+    from .jobs import Job, Run
 
 __all__ = ["Trigger", "JobStore", "Executor", "Clock", "RunRequest", "ALL_OWNERS"]
 
@@ -101,6 +106,11 @@ class JobStore(ABC):
     def close(self) -> None:
         """Release connections. Idempotent."""
 
+    def describe(self) -> str:
+        """Where the jobs are, in a few words, for status displays (``"memory"``, a database
+        URL without its password). Optional: the default is the class name."""
+        return type(self).__name__
+
     # -- jobs --------------------------------------------------------------------------------
 
     @abstractmethod
@@ -141,6 +151,15 @@ class JobStore(ABC):
         self, job_name: str | None = None, *, owner: Any = ALL_OWNERS, limit: int = 50
     ) -> list[Run]:
         """Runs, newest first (by ``scheduled_ts``, then ``started_ts``)."""
+
+    @abstractmethod
+    def last_runs(
+        self, job_names: Sequence[str] | None = None, *, owner: Any = ALL_OWNERS
+    ) -> dict[str, Run]:
+        """The newest run (in :meth:`get_runs` order) of each stored job named in
+        ``job_names`` (and of ``owner``), or of every job of ``owner`` when ``job_names`` is
+        ``None``, in one query: what a job list shows next to each job. Names of jobs not
+        in the store, and jobs without runs, are left out."""
 
     @abstractmethod
     def finish_stale_runs(self, owner: Any, status: RunStatus, error: str, now: float) -> int:
@@ -256,6 +275,13 @@ class Executor(ABC):
     @abstractmethod
     def submit(self, request: RunRequest) -> None:
         """Start running ``request`` as soon as a worker is free."""
+
+    def abandoned(self, job_name: str | None = None) -> int:
+        """How many runs (of ``job_name``, or of every job) this executor reported finished
+        -- timed out or cancelled -- while their bodies still run, because it cannot stop
+        them (threads). The scheduler stops firing a job that has several. Optional: the
+        default, for executors that kill what they stop, says none."""
+        return 0
 
     def backlog(self) -> int:
         """How many submitted runs wait for a worker (the run writer holds its batches back

@@ -21,6 +21,7 @@ __all__ = [
     "StateVersionError",
     "SchedulerNotRunningError",
     "StoreError",
+    "RunStillRunningError",
 ]
 
 
@@ -96,3 +97,22 @@ class SchedulerNotRunningError(NbschedError, RuntimeError):
 
 class StoreError(NbschedError, RuntimeError):
     """The job store failed (database unreachable, locked, ...)."""
+
+
+class RunStillRunningError(NbschedError, TimeoutError):
+    """``Scheduler.run_job`` stopped waiting; the run goes on in the background and is
+    recorded as usual.
+
+    :ivar job_name: the job
+    :ivar run_id: the run, for ``Scheduler.cancel_run``
+    """
+
+    def __init__(self, job_name: str, run_id: str, waited: float) -> None:
+        super().__init__(
+            f"Run {run_id} of job {job_name!r} is still running after {waited:g} s; it goes "
+            f"on in the background and will be recorded: see get_runs({job_name!r}) "
+            f"(%schedule show {job_name}), stop it with cancel_run({run_id!r}) "
+            f"(%schedule cancel {job_name})"
+        )
+        self.job_name = job_name
+        self.run_id = run_id

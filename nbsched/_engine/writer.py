@@ -52,6 +52,16 @@ def _running_record(req: RunRequest) -> Run:
     )
 
 
+def _before_its_time(req: RunRequest, now: float | None) -> bool:
+    """Handed over ahead of its fire time, which has not come: nothing runs yet."""
+    return (
+        now is not None
+        and req.started_ts is None
+        and req.not_before is not None
+        and req.not_before > now
+    )
+
+
 class RunWriter:
     """Batches run records and next-run-time updates into few store transactions.
 
@@ -85,6 +95,7 @@ class RunWriter:
         self._failed = False
         self._carry: dict[str, float | None] = {}  # next-run times of a failed batch
         self._open: dict[str, RunRequest] = {}  # started, not finished, not yet written
+        self._batch: dict[str, Run | RunRequest] = {}  # taken from the queue, being written
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -151,6 +162,7 @@ class RunWriter:
             # runs started one batch ago and still open are written now, as running
             carried = self._open
             items: dict[str, Run | RunRequest] = dict(carried)
+            self._batch = items  # (seen by pending_runs() while it is being written)
             self._open = {}
             fresh: list[str] = []
             for _ in range(len(queue)):
@@ -181,11 +193,13 @@ class RunWriter:
                 for item in reversed(list(items.values())):
                     queue.appendleft(item)  # (a start re-queued after its finish: harmless)
                 self._carry = nrt
+                self._batch = {}
                 if not self._failed:
                     log.warning("nbsched could not write run records (will retry): %s", exc)
                 self._failed = True
                 self._on_fault(f"writing run records failed: {exc}")
                 return False
+            self._batch = {}
             if self._failed:
                 self._failed = False
                 log.info("nbsched: writing run records works again")
@@ -201,12 +215,7 @@ class RunWriter:
         now = self._clock.time()
         for run_id in candidates:
             item = items.get(run_id)
-            if (
-                isinstance(item, RunRequest)
-                and item.started_ts is None
-                and item.not_before is not None
-                and item.not_before > now
-            ):
+            if isinstance(item, RunRequest) and _before_its_time(item, now):
                 self._open[run_id] = item
                 del items[run_id]
 
@@ -230,7 +239,26 @@ class RunWriter:
             self._thread.join(timeout)
         return ok
 
+    def pending_runs(self) -> list[Run]:
+        """The records not written yet, as runs (the latest state of each), read from memory
+        without waiting for a write in progress. (A record a batch is taking from the queue
+        at this very instant can be missing: a reader sees it at its next look.)"""
+        items: dict[str, Run | RunRequest] = {}
+        # (copies of the containers: taking them is atomic; the writer changes them meanwhile)
+        for source in (dict(self._open).values(), list(self._batch.values()), list(self._queue)):
+            for item in source:
+                if isinstance(item, Run):
+                    items[item.id] = item  # a finish wins over a start
+                elif item.run_id not in items:
+                    items[item.run_id] = item
+        now = None if self._clock is None else self._clock.time()
+        return [
+            i if isinstance(i, Run) else _running_record(i)
+            for i in items.values()
+            if isinstance(i, Run) or not _before_its_time(i, now)
+        ]
+
     @property
     def pending(self) -> int:
-        """Records not written yet."""
-        return len(self._queue) + len(self._open)
+        """Records not written yet (a batch being written counts until it is)."""
+        return len(self._queue) + len(self._open) + len(self._batch)

@@ -50,6 +50,8 @@ _Ended = tuple[RunRequest, RunStatus, str, "str | None", float]
 
 #: longest a run's report (RunFinished, its record) waits for the bodies of other due runs
 REPORT_WITHIN = 0.1
+#: default of ``max_abandoned``: most extra threads started to replace abandoned ones
+MAX_ABANDONED = 32
 
 
 class ThreadJobExecutor(Executor):
@@ -58,19 +60,30 @@ class ThreadJobExecutor(Executor):
     :param max_workers: most runs in flight at once (abandoned runs do not count)
     :param name: the executor name jobs refer to (``"thread"``; the notebook executor reuses
         this class under another name)
+    :param max_abandoned: most threads kept beyond ``max_workers`` to replace threads whose
+        runs were abandoned: past it, abandoned runs are not replaced, and the pool never
+        holds more than ``max_workers + max_abandoned`` threads
     """
 
     name = "thread"
     accepts_early = True
 
-    def __init__(self, max_workers: int = 8, *, name: str = "thread") -> None:
+    def __init__(
+        self, max_workers: int = 8, *, name: str = "thread", max_abandoned: int = MAX_ABANDONED
+    ) -> None:
         if max_workers < 1:
             raise InvalidArgumentError(f"max_workers must be at least 1, got {max_workers}")
+        if max_abandoned < 0:
+            raise InvalidArgumentError(f"max_abandoned must be ≥ 0, got {max_abandoned}")
         self.name = name  # type: ignore[misc]
         self.max_workers = max_workers
-        self._lock = threading.Lock()  # threads, capacity
+        self.max_abandoned = max_abandoned
+        self._lock = threading.Lock()  # threads, capacity, abandoned runs
         self._threads: set[threading.Thread] = set()
-        self._capacity = max_workers  # grows by one for every abandoned (still running) run
+        # one more thread for every abandoned run still running, up to max_abandoned more
+        self._capacity = max_workers
+        self._abandoned: dict[str, set[str]] = {}  # job name -> abandoned runs still running
+        self._n_abandoned = 0
         self._serial = 0
         self._inflight: dict[str, RunRequest] = {}  # started, not yet ended
         # The queue (see the module doc), all under _qlock:
@@ -368,7 +381,7 @@ class ThreadJobExecutor(Executor):
                 if reason is not None:  # its job was paused or removed since
                     if inflight.pop(run_id, None) is not None:
                         self._on_finished(request, RunStatus.cancelled, "", reason, clock.time())
-                    elif self._retire_if_over_capacity(me):  # cancel() reported it first
+                    elif self._returned(me, request):  # cancel() reported it first
                         return
                     request = None
                     continue
@@ -384,9 +397,9 @@ class ThreadJobExecutor(Executor):
                 output = _capture.end()
                 # Whoever pops the request first reports it: this thread, or cancel().
                 if inflight.pop(run_id, None) is None:
-                    request = None
-                    if self._retire_if_over_capacity(me):
+                    if self._returned(me, request):
                         return
+                    request = None
                     continue
                 request = self._take_after((request, status, output, error, clock.time()))
         finally:
@@ -395,13 +408,31 @@ class ThreadJobExecutor(Executor):
             with self._lock:
                 self._threads.discard(me)
 
-    def _retire_if_over_capacity(self, me: threading.Thread) -> bool:
-        """After an abandoned run finally returns, give the extra slot back."""
+    def _abandon(self, request: RunRequest) -> None:
+        """(``_lock`` held) ``request`` goes on in its thread, reported: count it, and let
+        the pool start a replacement (up to ``max_abandoned`` of them)."""
+        self._abandoned.setdefault(request.job_name, set()).add(request.run_id)
+        self._n_abandoned += 1
+        self._capacity = self.max_workers + min(self._n_abandoned, self.max_abandoned)
+
+    def _returned(self, me: threading.Thread, request: RunRequest) -> bool:
+        """An abandoned run finally returned: forget it, and say whether this thread is one
+        too many now (it then exits)."""
         with self._lock:
-            if self._capacity > self.max_workers:
-                self._capacity -= 1
-                return True
-        return False
+            runs = self._abandoned.get(request.job_name)
+            if runs is not None and request.run_id in runs:
+                runs.discard(request.run_id)
+                if not runs:
+                    del self._abandoned[request.job_name]
+                self._n_abandoned -= 1
+                self._capacity = self.max_workers + min(self._n_abandoned, self.max_abandoned)
+            return len(self._threads) > self._capacity
+
+    def abandoned(self, job_name: str | None = None) -> int:
+        if job_name is None:
+            return self._n_abandoned
+        runs = self._abandoned.get(job_name)
+        return 0 if runs is None else len(runs)
 
     # ------------------------------------------------------------------ control
 
@@ -416,7 +447,7 @@ class ThreadJobExecutor(Executor):
             return True
         # The thread cannot be stopped; let the pool start a replacement meanwhile.
         with self._lock:
-            self._capacity += 1
+            self._abandon(request)
         self._finish(
             request,
             status,

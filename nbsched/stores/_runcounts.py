@@ -10,13 +10,13 @@ from typing import Any
 
 from ..jobs import RunStatus
 
-__all__ = ["RunCounts", "chunks"]
+__all__ = ["CHUNK", "RunCounts", "chunks"]
 
 #: names per ``IN (...)`` list
-_CHUNK = 500
+CHUNK = 500
 
 
-def chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
+def chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 

@@ -243,6 +243,22 @@ class MemoryJobStore(JobStore):
             matching = (p for p in newest_first if _owner_matches(owner, p[_OWNER]))
             return [_unpack(p) for p in islice(matching, limit)]
 
+    def last_runs(
+        self, job_names: Sequence[str] | None = None, *, owner: Any = ALL_OWNERS
+    ) -> dict[str, Run]:
+        with self._lock:
+            if job_names is None:
+                names: Iterable[str] = [
+                    n for n, j in self._jobs.items() if _owner_matches(owner, j.owner)
+                ]
+            else:
+                names = [
+                    n for n in job_names
+                    if (j := self._jobs.get(n)) is not None and _owner_matches(owner, j.owner)
+                ]
+            newest = {n: h[-1] for n in names if (h := self._history.get(n))}
+        return {n: _unpack(p) for n, p in newest.items()}
+
     def finish_stale_runs(self, owner: Any, status: RunStatus, error: str, now: float) -> int:
         with self._lock:
             stale = [

@@ -68,7 +68,7 @@ from ._direct import CoreTx, DirectPath, JobStatements, Tx
 from ._filewatch import MarkerCache, watch_files
 from ._pgwatch import PgWatch, channel_name, install_notify
 from ._rows import job_to_row, row_to_job, row_to_run, run_to_row
-from ._runcounts import RunCounts, chunks
+from ._runcounts import CHUNK, RunCounts, chunks
 from ._sqlsetup import (
     BEGIN_OPTION,
     BEGIN_WRITE,
@@ -513,6 +513,42 @@ class SQLAlchemyJobStore(JobStore):
         with self._reading("get_runs") as conn:
             rows = conn.execute(stmt).mappings().all()
         return [row_to_run(row) for row in rows]
+
+    def last_runs(
+        self, job_names: Sequence[str] | None = None, *, owner: Any = ALL_OWNERS
+    ) -> dict[str, Run]:
+        """One query: each job joined to its newest run, found through the runs index on
+        (job_name, order). More names than fit a statement read every job's instead."""
+        jobs, runs = self._t.jobs, self._t.runs
+        names = None if job_names is None else list(job_names)
+        if names == []:
+            return {}
+        newest = runs.alias("newest")
+        started = newest.c.started_ts.desc()
+        newest_id = (
+            select(newest.c.id)
+            .where(newest.c.job_name == jobs.c.name)
+            .order_by(
+                newest.c.scheduled_ts.desc(),
+                started if self._sqlite else started.nulls_last(),
+                newest.c.id.desc(),
+            )
+            .limit(1)
+            .correlate(jobs)
+            .scalar_subquery()
+        )
+        stmt = select(runs).select_from(jobs.join(runs, runs.c.id == newest_id))
+        if names is not None and len(names) <= CHUNK:
+            stmt = stmt.where(jobs.c.name.in_(names))
+        if owner is not ALL_OWNERS:
+            stmt = stmt.where(_owner_is(jobs.c.owner, owner))
+        with self._reading("last_runs") as conn:
+            rows = conn.execute(stmt).mappings().all()
+        found = {row["job_name"]: row_to_run(row) for row in rows}
+        if names is not None and len(names) > CHUNK:
+            wanted = set(names)
+            found = {n: r for n, r in found.items() if n in wanted}
+        return found
 
     def finish_stale_runs(self, owner: Any, status: RunStatus, error: str, now: float) -> int:
         runs = self._t.runs

@@ -1,9 +1,9 @@
-"""Runs handed to the thread executor ahead of their fire time (``Scheduler._lead``).
+"""Runs handed to the thread executor ahead of their fire time (``Scheduler(lead=...)``).
 
-The scheduler does its dispatch work for a fire time up to ``_lead`` seconds early; the
-worker holding the run starts the body at the fire time itself. With a real clock the lead
-is 0.1 s; these tests give a fake-clock scheduler a lead of 5 s so that every step can be
-observed without sleeping.
+The scheduler does its dispatch work for a fire time up to ``lead`` seconds early; the
+worker holding the run starts the body at the fire time itself. By default the lead is
+0.1 s; these tests give a fake-clock scheduler a lead of 1 s (LEAD, the most it takes) so
+that every step can be observed without sleeping.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from nbsched.executors.thread import ThreadJobExecutor
 from nbsched.testing import FakeClock
 from tests.helpers.wait import wait_for
 
-LEAD = 5.0
+LEAD = 1.0
 
 
 def noop() -> None:
@@ -30,8 +30,7 @@ def noop() -> None:
 
 @pytest.fixture
 def early(clock: FakeClock) -> Iterator[Scheduler]:
-    s = Scheduler(clock=clock, timezone="UTC", max_workers=4)
-    s._lead = LEAD
+    s = Scheduler(clock=clock, timezone="UTC", max_workers=4, lead=LEAD)
     s.start()
     try:
         yield s
@@ -55,11 +54,11 @@ def test_a_run_handed_over_early_starts_at_its_fire_time(early: Scheduler, clock
     started: list[float] = []
     t0 = clock.time()
     early.add_job(lambda: started.append(clock.time()), "every 10s", name="tick")
-    clock.advance(10 - LEAD + 1)  # inside the lead: dispatched, not started
+    clock.advance(10 - LEAD / 2)  # inside the lead: dispatched, not started
     handed_over(early)
     assert started == []
     assert early.get_runs("tick") == []  # not "running" before its fire time
-    clock.advance(LEAD - 1)
+    clock.advance(LEAD / 2)
     (run,) = finished_runs(early, "tick", 1)
     assert run.status is RunStatus.succeeded
     assert run.scheduled_ts == t0 + 10 and run.started_ts == started[0] == t0 + 10
@@ -84,10 +83,10 @@ def test_a_run_handed_over_early_does_not_start_if_its_job_changed(
     seen: list[Any] = []
     early.add_listener(seen.append, RunFinished)
     early.add_job(lambda: ran.append(1), "every 10s", name="tick")
-    clock.advance(10 - LEAD + 1)
+    clock.advance(10 - LEAD / 2)
     handed_over(early)
     change(early)
-    clock.advance(LEAD - 1)
+    clock.advance(LEAD / 2)
     wait_for(lambda: seen, 10, "the run to be reported")
     (event,) = seen
     assert event.run.status is RunStatus.cancelled and reason in event.run.error
@@ -109,12 +108,12 @@ def test_a_job_still_running_is_decided_at_its_fire_time(early: Scheduler, clock
     early.add_job(slow, "every 10s", name="slow", max_instances=1)
     clock.advance(10)
     wait_for(lambda: len(calls) == 1, 10, "the first run to start")
-    clock.advance(10 - LEAD + 1)  # the next fire time is within the lead, the job still runs
-    wait_for(lambda: early._held, 10, "the next fire time to be held back")
+    clock.advance(10 - LEAD / 2)  # the next fire time is within the lead, the job still runs
+    wait_for(lambda: early._engine.loop.held, 10, "the next fire time to be held back")
     assert early.status()["running_runs"] == 1  # only the running one
     release.set()
     finished_runs(early, "slow", 1)
-    clock.advance(LEAD - 1)
+    clock.advance(LEAD / 2)
     runs = finished_runs(early, "slow", 2)
     assert [r.status for r in runs] == [RunStatus.succeeded] * 2
     assert calls == [t0 + 10, t0 + 20]
@@ -149,16 +148,15 @@ class _OnTimeOnly(Executor):
 
 def test_executors_that_cannot_hold_runs_get_them_at_their_fire_time(clock: FakeClock) -> None:
     ontime = _OnTimeOnly()
-    s = Scheduler(clock=clock, timezone="UTC", executors={"ontime": ontime})
-    s._lead = LEAD
+    s = Scheduler(clock=clock, timezone="UTC", executors={"ontime": ontime}, lead=LEAD)
     s.start()
     try:
         t0 = clock.time()
         s.add_job(lambda: None, "every 10s", name="tick", executor="ontime")
-        clock.advance(10 - LEAD + 1)
-        wait_for(lambda: s._held, 10, "the fire time to be held back")
+        clock.advance(10 - LEAD / 2)
+        wait_for(lambda: s._engine.loop.held, 10, "the fire time to be held back")
         assert s.status()["running_runs"] == 0 and ontime.submitted == []
-        clock.advance(LEAD - 1)
+        clock.advance(LEAD / 2)
         wait_for(lambda: ontime.submitted, 10, "the run to be submitted")
         assert ontime.submitted == [(t0 + 10, t0 + 10)]
     finally:
@@ -166,13 +164,12 @@ def test_executors_that_cannot_hold_runs_get_them_at_their_fire_time(clock: Fake
 
 
 def test_shutdown_cancels_runs_waiting_for_their_fire_time(clock: FakeClock) -> None:
-    s = Scheduler(clock=clock, timezone="UTC")
-    s._lead = LEAD
+    s = Scheduler(clock=clock, timezone="UTC", lead=LEAD)
     seen: list[Any] = []
     s.add_listener(seen.append, RunFinished)
     s.start()
     s.add_job(lambda: None, "every 10s", name="tick")
-    clock.advance(10 - LEAD + 1)
+    clock.advance(10 - LEAD / 2)
     handed_over(s)
     s.shutdown()  # bounded; the waiting worker lets go at once
     assert [e.run.status for e in seen] == [RunStatus.cancelled]
@@ -180,10 +177,12 @@ def test_shutdown_cancels_runs_waiting_for_their_fire_time(clock: FakeClock) -> 
     assert s.get_runs("tick")[0].status is RunStatus.cancelled
 
 
-def test_a_real_clock_hands_runs_over_a_little_early() -> None:
-    s = Scheduler(timezone="UTC")
-    assert 0 < s._lead <= 0.2
-    assert Scheduler(clock=FakeClock())._lead == 0  # fake time: every step explicit
+def test_runs_are_handed_over_a_little_early_by_default() -> None:
+    assert Scheduler(timezone="UTC")._engine.loop.lead == 0.1
+    assert Scheduler(clock=FakeClock(), lead=0)._engine.loop.lead == 0  # every step explicit
+    for bad in (-0.1, 1.5, "0.1", True):
+        with pytest.raises(InvalidArgumentError, match="lead must be seconds"):
+            Scheduler(lead=bad)  # type: ignore[arg-type]
 
 
 def test_listeners_can_ask_for_some_event_types_only(sched: Scheduler, clock: FakeClock) -> None:
@@ -212,17 +211,16 @@ def test_the_store_keeps_a_held_fire_time_until_it_comes(tmp_path, clock: FakeCl
     """Were the process to die with a run handed over but not started, the restarted
     scheduler must still find that fire time due: the store's next run time moves on only
     once the fire time has come."""
-    s = Scheduler(f"sqlite:///{tmp_path / 'jobs.db'}", clock=clock, timezone="UTC")
-    s._lead = LEAD
+    s = Scheduler(f"sqlite:///{tmp_path / 'jobs.db'}", clock=clock, timezone="UTC", lead=LEAD)
     s.start()
     try:
         t0 = clock.time()
         s.add_job(noop, "every 10s", name="tick")
-        clock.advance(10 - LEAD + 1)
+        clock.advance(10 - LEAD / 2)
         handed_over(s)
         s.get_runs()  # writes everything pending
         assert s.store.get_job("tick").next_ts == t0 + 10  # type: ignore[union-attr]
-        clock.advance(LEAD - 1)
+        clock.advance(LEAD / 2)
         finished_runs(s, "tick", 1)
 
         def moved_on() -> bool:
@@ -238,11 +236,11 @@ def test_a_held_run_can_be_cancelled_and_the_pool_goes_on(early: Scheduler, cloc
     ran: list[float] = []
     t0 = clock.time()
     early.add_job(lambda: ran.append(clock.time()), "every 10s", name="tick")
-    clock.advance(10 - LEAD + 1)
+    clock.advance(10 - LEAD / 2)
     handed_over(early)
     run = early.cancel_run("tick")
     assert run is not None and run.status is RunStatus.cancelled and run.started_ts is None
-    clock.advance(LEAD - 1)  # the held worker wakes, finds its run cancelled, lets it go
+    clock.advance(LEAD / 2)  # the held worker wakes, finds its run cancelled, lets it go
     clock.advance(10)
     wait_for(lambda: ran, 10, "the next run")
     assert ran == [t0 + 20]
@@ -252,22 +250,23 @@ def test_a_held_run_can_be_cancelled_and_the_pool_goes_on(early: Scheduler, cloc
 def test_the_lead_grows_with_the_dispatch_of_a_large_burst() -> None:
     """Dispatching ten thousand runs can take longer than the lead: the next wave starts
     twice as long ahead, and the lead shrinks back by a tenth a wave, never below 0.1 s."""
-    s = Scheduler(timezone="UTC")
-    base = s._lead
-    s._wave_start = 100.0
-    s._end_wave(100.3)  # a wave of 0.3 s
-    assert s._lead == pytest.approx(0.6)
-    s._wave_start = 200.0
-    s._end_wave(200.01)
-    assert s._lead == pytest.approx(0.54)
-    s._wave_start = 300.0
-    s._end_wave(305.0)
-    assert s._lead == 1.0  # at most
+    loop = Scheduler(timezone="UTC")._engine.loop
+    base = loop.lead
+
+    def wave(start: float, end: float) -> None:
+        loop._wave_start = start
+        loop.end_wave(end)
+
+    wave(100.0, 100.3)  # a wave of 0.3 s
+    assert loop.lead == pytest.approx(0.6)
+    wave(200.0, 200.01)
+    assert loop.lead == pytest.approx(0.54)
+    wave(300.0, 305.0)
+    assert loop.lead == 1.0  # at most
     for k in range(100):
-        s._wave_start = 400.0 + k
-        s._end_wave(400.0 + k + 0.001)
-    assert s._lead == base
-    fake = Scheduler(clock=FakeClock())
-    fake._wave_start = 100.0
-    fake._end_wave(100.3)
-    assert fake._lead == 0  # fake time: every step explicit
+        wave(400.0 + k, 400.0 + k + 0.001)
+    assert loop.lead == base
+    fixed = Scheduler(clock=FakeClock(), lead=0)._engine.loop
+    fixed._wave_start = 100.0
+    fixed.end_wave(100.3)
+    assert fixed.lead == 0  # a lead of 0 stays 0: every step explicit

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 from nbsched import RunStatus, Scheduler
-from nbsched import scheduler as scheduler_module
+from nbsched._engine import sync as sync_module
 from nbsched.stores.sqlalchemy import SQLAlchemyJobStore
 from nbsched.testing import FakeClock
 from tests.helpers.wait import wait_for
@@ -141,15 +143,15 @@ def _looks(s: Scheduler, clock: FakeClock, n: int) -> None:
     """Let the scheduler look at the store ``n`` more times (the fake clock passes its watch
     interval; a look has ended once the next one has begun)."""
     for _ in range(n + 1):
-        clock.advance(s._watch or 1.0)
-        wait_for(lambda: s._next_watch > clock.time(), 10, "a look at the store")
+        clock.advance(s._engine.sync.watch or 1.0)
+        wait_for(lambda: s._engine.sync.next_watch > clock.time(), 10, "a look at the store")
 
 
 def test_a_scheduler_does_not_reload_the_jobs_it_wrote_itself(db_url: str, clock: FakeClock) -> None:
     s = Scheduler(db_url, clock=clock, timezone="UTC")
     s.start()
     try:
-        wait_for(lambda: s._loaded, 10, "the first load")
+        wait_for(lambda: s._engine.sync.loaded, 10, "the first load")
         reads: list[int] = []
         get_jobs = s.store.get_jobs
         s.store.get_jobs = lambda *a, **k: reads.append(1) or get_jobs(*a, **k)  # type: ignore[method-assign]
@@ -175,7 +177,7 @@ def test_a_look_right_after_a_write_of_ours_commits_does_not_reload(
     s = Scheduler(db_url, clock=clock, timezone="UTC")
     s.start()
     try:
-        wait_for(lambda: s._loaded, 10, "the first load")
+        wait_for(lambda: s._engine.sync.loaded, 10, "the first load")
         _looks(s, clock, 1)
         reads: list[int] = []
         get_jobs, add_job = s.store.get_jobs, s.store.add_job
@@ -183,13 +185,62 @@ def test_a_look_right_after_a_write_of_ours_commits_does_not_reload(
 
         def add_then_look(job: Any, **kwargs: Any) -> None:
             add_job(job, **kwargs)  # committed: the marker moved
-            s._check_store()  # a look at that very moment
+            s._engine.sync.check()  # a look at that very moment
 
         s.store.add_job = add_then_look  # type: ignore[method-assign]
         s.add_job(record_call, "every 1h", name="mine")
         _looks(s, clock, 1)
         assert reads == []
         assert [j.name for j in s.get_jobs()] == ["mine"]
+    finally:
+        s.shutdown()
+
+
+def test_looks_from_two_threads_at_once_keep_the_counts_right(
+    db_url: str, clock: FakeClock
+) -> None:
+    """A look happens on the loop thread and on the caller's (``refresh_from_store``): two
+    at once must not both take the same writes of ours off the count (a negative count
+    makes later writes of ours look like another process's: full reloads)."""
+    s = Scheduler(db_url, clock=clock, timezone="UTC")
+    s.start()
+    try:
+        sync = s._engine.sync
+        wait_for(lambda: sync.loaded, 10, "the first load")
+        _looks(s, clock, 1)
+        reads: list[int] = []
+        get_jobs, change_marker = s.store.get_jobs, s.store.change_marker
+        s.store.get_jobs = lambda *a, **k: reads.append(1) or get_jobs(*a, **k)  # type: ignore[method-assign]
+        meet = threading.Barrier(2, timeout=0.5)
+
+        class Racing(int):
+            """A marker whose comparison with the last one makes two looks meet: both have
+            read the counts before either changes them, the moment they race. (With one
+            look at a time the first gives up waiting for the second, which waits for it
+            to finish; the barrier is then broken for the second.)"""
+
+            def __sub__(self, other: int) -> int:
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    meet.wait()
+                return int(self) - int(other)
+
+        s.store.change_marker = lambda: Racing(change_marker())  # type: ignore[method-assign,assignment]
+        for round_ in range(3):
+            s.add_job(record_call, "every 1h", name=f"mine-{round_}")
+            meet.reset()
+            lookers = [threading.Thread(target=sync.check) for _ in range(2)]
+            for looker in lookers:
+                looker.start()
+            for looker in lookers:
+                looker.join(10)
+            assert sync.own_changes == 0
+        s.store.change_marker = change_marker  # type: ignore[method-assign]
+        s.add_job(record_call, "every 1h", name="mine-last")
+        _looks(s, clock, 2)
+        clock.advance(sync_module.BEHIND_FOR)  # long enough for a mismatch to force a reload
+        _looks(s, clock, 2)
+        assert reads == []
+        assert sync.own_changes == 0
     finally:
         s.shutdown()
 
@@ -220,18 +271,18 @@ def test_a_write_by_another_process_is_noticed_without_polling(
     other = SQLAlchemyJobStore(db_url)
     s.start()
     try:
-        assert s._watch == scheduler_module._WATCH_FALLBACK  # no polling every second
+        assert s._engine.sync.watch == sync_module.WATCH_FALLBACK  # no polling every second
         s.add_job(record_call, "every 1h", name="j")
         _looks(s, clock, 1)  # our own write has been looked at
         job = other.get_job("j")
         assert job is not None
         other.update_job(replace(job, paused=True, next_run_time=None))
         wait_for(
-            lambda: s._next_watch <= clock.time() + scheduler_module._WATCH_MIN_GAP,
+            lambda: s._engine.sync.next_watch <= clock.time() + sync_module.WATCH_MIN_GAP,
             10,
             "the store to report the write",
         )
-        clock.advance(scheduler_module._WATCH_MIN_GAP)
+        clock.advance(sync_module.WATCH_MIN_GAP)
         wait_for(lambda: s.get_job("j").paused, 10, "the pause made by another process")
     finally:
         s.shutdown()
@@ -246,7 +297,7 @@ def test_a_store_that_cannot_watch_is_polled_every_second(
     other = Scheduler(db_url, clock=clock, timezone="UTC")  # (not started: it only writes)
     s.start()
     try:
-        assert s._watch == scheduler_module._WATCH_INTERVAL == 1.0
+        assert s._engine.sync.watch == sync_module.WATCH_INTERVAL == 1.0
         other.add_job(record_call, "every 1h", name="theirs")
         _looks(s, clock, 1)
         assert [j.name for j in s.get_jobs()] == ["theirs"]

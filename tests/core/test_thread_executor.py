@@ -188,3 +188,48 @@ def test_the_next_fire_time_is_kept_while_the_last_one_runs_long(
     assert "long" not in pool.statuses()
     release.set()
     pool.reported("long")
+
+
+def test_abandoned_runs_are_counted_per_job_and_the_pool_has_a_ceiling(clock: FakeClock) -> None:
+    """A run stopped while its body hangs keeps its thread for good. The pool starts a
+    replacement for each, but at most ``max_abandoned`` of them: never more threads."""
+    reports: list[tuple[str, RunStatus]] = []
+    executor = ThreadJobExecutor(1, max_abandoned=2)
+    executor.start(clock, lambda request: None, lambda r, s, *_: reports.append((r.run_id, s)))
+    release = threading.Event()
+    started: list[str] = []
+
+    def hang(run_id: str) -> None:
+        started.append(run_id)
+        release.wait(30)
+
+    def workers() -> int:
+        return sum(t.name.startswith("nbsched-thread-") and t.name[15:].isdigit()
+                   for t in threading.enumerate())
+
+    try:
+        for i in range(4):  # jobs a, b, a, c: each run hangs and is stopped
+            run_id, job = f"r{i}", "abac"[i]
+            request = RunRequest(run_id, job, hang, "x:y", (run_id,), {}, clock.time(), None, 0, None)
+            executor.submit(request)
+            if i < 3:
+                wait_for(lambda r=run_id: r in started, 10, f"{run_id} to start")
+                assert executor.cancel(run_id, RunStatus.timed_out)
+        assert executor.abandoned() == 3
+        assert (executor.abandoned("a"), executor.abandoned("b"), executor.abandoned("c")) == (2, 1, 0)
+        assert workers() == 3  # 1 + max_abandoned: r3 waits for a thread
+        assert started == ["r0", "r1", "r2"]
+        assert ("r3", RunStatus.succeeded) not in reports
+        release.set()  # the hung bodies return: their threads are free again
+        wait_for(lambda: ("r3", RunStatus.succeeded) in reports, 10, "r3 to run")
+        wait_for(lambda: executor.abandoned() == 0, 10, "the abandoned runs to return")
+        assert executor.abandoned("a") == 0
+        wait_for(lambda: workers() <= 1, 10, "the extra threads to retire")
+        # their late results are dropped: each run was reported once, when it was stopped
+        assert sorted(reports) == [
+            ("r0", RunStatus.timed_out), ("r1", RunStatus.timed_out),
+            ("r2", RunStatus.timed_out), ("r3", RunStatus.succeeded),
+        ]
+    finally:
+        release.set()
+        executor.shutdown(timeout=5)

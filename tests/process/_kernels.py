@@ -55,7 +55,7 @@ STATE_CELL = {
         "from nbsched import kernel as _k\n"
         "_s = _k.current()\n"
         "print([r.status.value for r in _s.get_runs('tree') if r.status.value != 'skipped'],"
-        " _s._executors['process'].worker_pids())"
+        " _s._engine.executor('process').worker_pids())"
     ),
 }
 JOB_CELLS = {"executor": JOB_CELL_DIRECT, "extension": JOB_CELL_EXTENSION}

@@ -271,6 +271,40 @@ def test_get_runs_filters_by_job_and_owner(store: JobStore) -> None:
     assert ids(store.get_runs("nope")) == []
 
 
+def test_last_runs_gives_the_newest_run_of_each_job_in_get_runs_order(store: JobStore) -> None:
+    store.add_job(make_job("a", owner="nb1"))
+    store.add_job(make_job("b", owner="nb1"))
+    store.add_job(make_job("c", owner="nb2"))
+    store.add_job(make_job("quiet", owner="nb1"))  # no runs: left out
+    store.write_runs(
+        [
+            make_run("a-old", "a", 0, owner="nb1"),
+            make_run("a-late", "a", 60, started_ts=T0 + 65, owner="nb1"),
+            make_run("a-early", "a", 60, started_ts=T0 + 61, owner="nb1"),
+            make_run("b-never", "b", 30, started_ts=None, status=RunStatus.missed, owner="nb1"),
+            make_run("b-old", "b", 10, owner="nb1"),
+            make_run("c-1", "c", 5, owner="nb2"),
+            make_run("orphan", "gone", 90),  # a job not in the store
+        ]
+    )
+    newest = {name: store.get_runs(name, limit=1)[0] for name in ("a", "b", "c")}
+    assert store.last_runs() == newest
+    assert store.last_runs(owner="nb1") == {"a": newest["a"], "b": newest["b"]}
+    assert store.last_runs(owner=None) == {}
+    assert store.last_runs(["c", "a", "quiet", "nope"]) == {"a": newest["a"], "c": newest["c"]}
+    assert store.last_runs(["a", "c"], owner="nb2") == {"c": newest["c"]}
+    assert store.last_runs([]) == {}
+
+
+def test_last_runs_of_many_names_is_still_right(store: JobStore) -> None:
+    # More names than one statement can hold (the SQL store then reads every job's).
+    for i in range(3):
+        store.add_job(make_job(f"j{i}"))
+        store.write_runs([make_run(f"r{i}-{k}", f"j{i}", k) for k in range(3)])
+    asked = [f"j{i}" for i in range(2)] + [f"x{i}" for i in range(2000)]
+    assert ids(list(store.last_runs(asked).values())) == ["r0-2", "r1-2"]
+
+
 def test_get_runs_refuses_a_negative_limit(store: JobStore) -> None:
     with pytest.raises(InvalidArgumentError, match="limit"):
         store.get_runs(limit=-1)

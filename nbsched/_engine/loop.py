@@ -1,0 +1,448 @@
+"""The loop: one ``nbsched-loop`` thread that fires jobs on time.
+
+Every job of this scheduler's owner has an :class:`Entry` (the stored :class:`Job`, its
+resolved callable, its executor, its next fire time and how many runs are in flight). Fire
+times sit in a heap. The loop sleeps on a condition until the earliest fire time (or a run's
+timeout, a retry, or the next look at the store) and wakes early when a job changes. When it
+wakes it pops every due fire time, computes the job's next one, applies the misfire policy
+(grace, coalesce, max_instances), hands :class:`RunRequest` s to the executors and moves on;
+nothing on that path touches the database: run records and next-run times go to the store in
+batches through the run writer.
+
+``cond`` guards all of this state. API methods take it briefly; the loop holds it while it
+dispatches a chunk of due fires, then releases it so that finishing workers are not starved
+during a large burst. Executors report runs to :class:`~.runs.InFlight` from their own
+threads; the loop settles them on its next pass.
+
+Faults: anything a pass raises (a store that is down, a trigger that blows up) is logged,
+shown by ``Scheduler.status()`` and retried with backoff: the loop never dies with the
+scheduler still claiming to run.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import threading
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from functools import lru_cache
+
+from ..abc import Clock, Executor, RunRequest
+from ..events import Event, RunFinished
+from ..jobs import Run, RunStatus
+from .entry import Entry, Waiter
+from .listeners import Faults, Listeners
+from .runs import RETRYABLE, InFlight
+from .writer import RunWriter
+
+__all__ = ["DEFAULT_LEAD", "MAX_ABANDONED", "Loop"]
+
+log = logging.getLogger("nbsched")
+
+#: most due fires dispatched per pass while holding the lock
+_CHUNK = 4096
+#: how far ahead of their fire time runs are handed to executors that start them on time
+#: themselves (``Executor.accepts_early``): the loop's work for a burst of due jobs is then
+#: done before the burst, and at the fire time the workers only start bodies
+DEFAULT_LEAD = 0.1
+#: ... or longer, when dispatching a burst takes longer: twice the last dispatch wave (the
+#: passes in a row that dispatched something), shrinking by a tenth a wave, at most this
+_LEAD_MAX = 1.0
+_BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
+#: runs of one job abandoned by their executor (timed out or cancelled, body still running in
+#: a thread that cannot be stopped) after which the job is paused instead of fired again
+MAX_ABANDONED = 3
+
+
+@lru_cache(maxsize=1024)
+def fmt(ts: float, tz: tzinfo) -> str:
+    # (cached: the jobs of a burst share their fire times, and a restart over thousands of
+    # overdue jobs writes two of them into each job's coalesced record)
+    return datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
+
+
+class Loop:
+    """Fire times, dispatch, retries and timeouts of one scheduler.
+
+    :param lead: see :data:`DEFAULT_LEAD`; 0 hands every run over at its fire time
+    :param before_pass: called by the loop thread before each pass (outside the lock): loads
+        the jobs and looks at the store for changes when due
+    :param next_look: when the loop must wake for ``before_pass`` (``None``: no need)
+    :param on_abandoned: ``(entry, now, events)`` (lock held): a job that has
+        :data:`MAX_ABANDONED` runs abandoned and still running came due; it is not fired
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        tz: tzinfo,
+        writer: RunWriter,
+        listeners: Listeners,
+        faults: Faults,
+        lead: float,
+        before_pass: Callable[[], None],
+        next_look: Callable[[], float | None],
+        on_abandoned: Callable[[Entry, float, list[Event]], None],
+    ) -> None:
+        self.clock = clock
+        self._tz = tz
+        self._writer = writer
+        self._callbacks = listeners.callbacks  # (bound once: called for every run)
+        self._emit = listeners.emit
+        self._faults = faults
+        self._before_pass = before_pass
+        self._next_look = next_look
+        self._on_abandoned = on_abandoned
+
+        self.cond = threading.Condition()
+        self.entries: dict[str, Entry] = {}
+        self.unbound: set[str] = set()
+        # Fire times: (ts, name). An item is stale, and skipped when popped, unless it is the
+        # entry's current next_ts. Kept to two fields: with 10k jobs every byte counts.
+        self._heap: list[tuple[float, str]] = []
+        # Retries: (due_ts, seq, name, attempt, scheduled_ts)
+        self._retries: list[tuple[float, int, str, int, float]] = []
+        self._timeouts: list[tuple[float, str]] = []  # (deadline, run_id)
+        self.runs = runs = InFlight(clock, writer, listeners, self.cond, self.entries)
+        # (the same containers, named here too: dispatch and settling use them all the time)
+        self.inflight = runs.inflight
+        self.waiters = runs.waiters
+        self._done = runs.done
+        self._finishing = runs.finishing
+        self.nrt_dirty: dict[str, float | None] = {}
+        self._seq = itertools.count()
+        self._run_prefix = os.urandom(5).hex() + "-"
+        self._run_serial = itertools.count(1)
+        self._wake_at: float | None = None  # deadline the loop sleeps until
+        # requests the loop dispatched in this pass, handed to executors only at its end
+        self._outbox: list[tuple[Executor, RunRequest]] | None = None
+        self.lead = self._lead_base = lead
+        self._wave_start: float | None = None
+        # Fires handed over early only if nothing stands in the way: a job still running at
+        # its max_instances, or an executor that cannot wait, is decided at its fire time.
+        # Those wait here, out of the heap: (ts, name).
+        self.held: list[tuple[float, str]] = []
+        self._early_until = 0.0  # the latest fire time handed over early
+        self.stopping = False
+        self.thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ the thread
+
+    def start(self) -> None:
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="nbsched-loop", daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+        thread = self.thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def wake_by(self, when: float) -> None:
+        """Make sure the loop is awake by ``when`` (clock time)."""
+        with self.cond:
+            if self._wake_at is None or when < self._wake_at:
+                self.cond.notify()
+
+    def _run(self) -> None:
+        backoff = _BACKOFF_MIN
+        faults = self._faults
+        while not self.stopping:
+            try:
+                self._step()
+            except Exception as exc:
+                log.exception("nbsched scheduler loop failed; retrying in %.1f s", backoff)
+                faults.set("loop", f"{type(exc).__name__}: {exc}")
+                with self.cond:
+                    if self.stopping:
+                        return
+                    self.clock.wait(self.cond, self.clock.time() + backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+            else:
+                if "loop" in faults:
+                    faults.clear("loop")
+                backoff = _BACKOFF_MIN
+
+    def _step(self) -> None:
+        """One pass: housekeeping, then dispatch due fires or sleep."""
+        clock = self.clock
+        self._before_pass()
+        events: list[Event] = []
+        outbox: list[tuple[Executor, RunRequest]] = []
+        with self.cond:
+            if self.stopping:
+                return
+            self._settle_finished()
+            now = clock.time()
+            # Requests are handed over only after the whole pass: a worker woken mid-pass
+            # would take the GIL from the loop every 5 ms (sys.getswitchinterval()) and slow
+            # the rest of a burst down; bodies then start late, the last ones most.
+            self._outbox = outbox
+            try:
+                dispatched = self._dispatch_due(now, events)
+            finally:
+                self._outbox = None
+            expired = self._expired_timeouts(now)
+            if dispatched and self._wave_start is None:
+                self._wave_start = now
+            if not dispatched and not expired and not events:
+                self.end_wave(now)
+                self._wake_at = self._next_deadline()
+                clock.wait(self.cond, self._wake_at)
+                self._wake_at = None
+        for executor, request in outbox:
+            executor.submit(request)
+        for run_id in expired:
+            self.stop_run(run_id, RunStatus.timed_out)
+        for event in events:
+            self._emit(event)
+
+    def end_wave(self, now: float) -> None:
+        """A dispatch wave ended: make the lead long enough for the next one (see
+        :data:`_LEAD_MAX`), so that a burst of ten thousand runs is handed over before its
+        fire time too."""
+        start, self._wave_start = self._wave_start, None
+        if start is not None and self._lead_base:
+            self.lead = min(_LEAD_MAX, max(self._lead_base, 2 * (now - start), 0.9 * self.lead))
+
+    def _next_deadline(self) -> float | None:
+        times = []
+        if self._heap:
+            times.append(self._heap[0][0] - self.lead)
+        if self.held:
+            times.append(min(ts for ts, _ in self.held))
+        if self._retries:
+            times.append(self._retries[0][0])
+        if self._timeouts:
+            times.append(self._timeouts[0][0])
+        look = self._next_look()
+        if look is not None:
+            times.append(look)
+        return min(times) if times else None
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _dispatch_due(self, now: float, events: list[Event]) -> int:
+        """Fire what is due, or due within the lead time (at most ``_CHUNK``). Called with
+        the lock held."""
+        heap = self._heap
+        entries = self.entries
+        held = self.held
+        for item in held:  # decided afresh: they may be due now, or free to go early
+            heapq.heappush(heap, item)
+        held.clear()
+        limit = now + self.lead
+        count = 0
+        while heap and heap[0][0] <= limit and count < _CHUNK:
+            due, name = heapq.heappop(heap)
+            entry = entries.get(name)
+            if entry is None or entry.next_ts != due or entry.job.paused:
+                continue  # removed, rescheduled (resume, update, duplicate) or paused
+            if entry.func is None and entry.job.kind != "notebook":
+                continue  # unbound: waits for bind_unbound(), which pushes it again
+            if due > now and (
+                entry.running >= entry.job.options.max_instances
+                or not entry.executor.accepts_early
+            ):
+                held.append((due, name))
+                continue
+            count += 1
+            self._fire(entry, due, now, events)
+        retries = self._retries
+        while retries and retries[0][0] <= now and count < _CHUNK:
+            _, _, name, attempt, scheduled = heapq.heappop(retries)
+            entry = entries.get(name)
+            if entry is None or entry.job.paused or entry.func is None:
+                continue
+            count += 1
+            if entry.abandoning and self._too_many_abandoned(entry, now, events):
+                continue
+            self.start_run(entry, scheduled, attempt, now)
+        return count
+
+    def _fire(self, entry: Entry, ts: float, now: float, events: list[Event]) -> None:
+        """Advance ``entry`` past fire time ``ts`` and run it, unless the misfire policy or
+        ``max_instances`` says otherwise -- in which case the run is *recorded* as ``missed``
+        or ``skipped``, never dropped silently."""
+        job = entry.job
+        options = job.options
+        nxt = job.trigger.next_fire_ts(ts)
+        if nxt is not None and nxt <= now and options.coalesce:
+            # Several fire times passed (the process slept, or the loop fell behind): run once
+            # and record the rest as one coalesced "missed" entry.
+            skipped_from = nxt
+            nxt = job.trigger.next_fire_ts(now)
+            self.record(
+                entry, skipped_from, RunStatus.missed, events,
+                f"Coalesced: the fire times from {fmt(skipped_from, self._tz)} until now were "
+                f"missed and folded into the run for {fmt(ts, self._tz)} (coalesce=True)",
+            )
+        # (without coalesce, a next fire time that is already due fires on the next pass)
+        entry.next_ts = nxt
+        if nxt is not None:
+            self.push(entry, nxt)
+        self.nrt_dirty[job.name] = nxt
+        late = now - ts
+        grace = options.misfire_grace_time
+        if grace is not None and late > grace:
+            self.record(
+                entry, ts, RunStatus.missed, events,
+                f"Missed: the scheduler got to it {late:.3f} s after its fire time, more than "
+                f"misfire_grace_time={grace}",
+            )
+        elif entry.running >= options.max_instances:
+            self.record(
+                entry, ts, RunStatus.skipped, events,
+                f"Skipped: {entry.running} run(s) still in flight (max_instances="
+                f"{options.max_instances})",
+            )
+        elif entry.abandoning and self._too_many_abandoned(entry, now, events):
+            pass
+        else:
+            self.start_run(entry, ts, 0, now)
+
+    def _too_many_abandoned(self, entry: Entry, now: float, events: list[Event]) -> bool:
+        """(lock held) Whether ``entry`` has :data:`MAX_ABANDONED` runs abandoned and still
+        running; if so the engine stops the job. Each such run holds a thread for good."""
+        left = entry.executor.abandoned(entry.job.name)
+        if left == 0:
+            entry.abandoning = False
+        if left < MAX_ABANDONED:
+            return False
+        self._on_abandoned(entry, now, events)
+        return True
+
+    def start_run(
+        self, entry: Entry, scheduled: float, attempt: int, now: float,
+        waiter: Waiter | None = None,
+    ) -> str:
+        """Hand one run to the executor. Called with the lock held."""
+        job = entry.job
+        options = job.options
+        run_id = f"{self._run_prefix}{next(self._run_serial):x}"
+        request = RunRequest(
+            run_id, job.name, entry.func, job.target, options.args, options.kwargs,
+            scheduled, options.timeout, attempt, options.owner,
+        )
+        if scheduled > now:  # handed over early: the executor waits for the fire time
+            request.not_before = entry.early_until = scheduled
+            if scheduled > self._early_until:
+                self._early_until = scheduled
+        entry.running += 1
+        self.inflight[run_id] = entry
+        if waiter is not None:
+            self.waiters[run_id] = waiter
+        if options.timeout is not None:
+            heapq.heappush(self._timeouts, (max(now, scheduled) + options.timeout, run_id))
+            if self._outbox is None:
+                self.cond.notify()  # the loop may sleep past the deadline
+        self._writer.started(request)
+        if self._outbox is not None:
+            self._outbox.append((entry.executor, request))
+        else:
+            entry.executor.submit(request)
+        return run_id
+
+    def record(
+        self, entry: Entry, ts: float, status: RunStatus, events: list[Event], why: str
+    ) -> None:
+        """Record a run that did not start (missed / skipped)."""
+        job = entry.job
+        run = Run(
+            id=f"{self._run_prefix}{next(self._run_serial):x}",
+            job_name=job.name,
+            status=status,
+            scheduled_ts=ts,
+            finished_ts=self.clock.time(),
+            error=why,
+            owner=job.owner,
+        )
+        self._writer.finished(run)
+        if self._callbacks(RunFinished):
+            events.append(RunFinished(timestamp=run.finished_ts, job_name=job.name, run=run))  # type: ignore[arg-type]
+
+    def _expired_timeouts(self, now: float) -> list[str]:
+        timeouts = self._timeouts
+        expired = []
+        while timeouts and timeouts[0][0] <= now:
+            _, run_id = heapq.heappop(timeouts)
+            if run_id in self.inflight:
+                expired.append(run_id)
+        return expired
+
+    def stop_run(self, run_id: str, status: RunStatus) -> bool:
+        """Ask the executor to stop a run in flight (timeout, cancel); ``False`` if it had
+        already ended."""
+        entry = self.inflight.get(run_id)
+        if entry is None:
+            return False
+        entry.abandoning = True  # (its body may go on in a thread: count those at fires)
+        return entry.executor.cancel(run_id, status)
+
+    def schedule(self, entry: Entry, ts: float | None, *, write: bool = True) -> None:
+        """Set the next fire time of ``entry`` (lock held) and wake the loop if it is sooner
+        than what it sleeps for; the writer stores it, unless ``write`` is false (the store
+        has it already)."""
+        entry.next_ts = ts
+        if ts is not None and (entry.func is not None or entry.job.kind == "notebook"):
+            self.push(entry, ts)
+        if write:
+            self.nrt_dirty[entry.job.name] = ts
+            self._writer.poke()
+
+    def push(self, entry: Entry, ts: float) -> None:
+        heapq.heappush(self._heap, (ts, entry.job.name))
+        if self._wake_at is None or ts < self._wake_at:
+            self.cond.notify()
+
+    def take_next_run_times(self) -> dict[str, float | None]:
+        """The writer's share of next-run times. A job whose run was handed over early keeps
+        that run's fire time in the store until it comes: were the process to die just
+        before it, the restarted scheduler still finds it due (no fire time is lost)."""
+        with self.cond:
+            dirty, self.nrt_dirty = self.nrt_dirty, {}
+            now = self.clock.time()
+            if self._early_until > now:
+                entries = self.entries
+                later = {
+                    name: ts for name, ts in dirty.items()
+                    if (e := entries.get(name)) is not None and e.early_until > now
+                }
+                for name in later:
+                    del dirty[name]
+                self.nrt_dirty = later
+        return dirty
+
+    # ------------------------------------------------------------------ finished runs
+
+    def _settle_finished(self) -> None:
+        """Account for finished runs (loop thread, lock held): in-flight counts, retries."""
+        done, finishing = self._done, self._finishing
+        while done:
+            run_id, status, attempt, scheduled_ts, finished_ts = done.popleft()
+            entry = finishing.pop(run_id)
+            entry.running -= 1
+            job = entry.job
+            if (
+                status in RETRYABLE
+                and attempt < job.retries
+                and not self.stopping
+                and self.entries.get(job.name) is entry
+            ):
+                heapq.heappush(
+                    self._retries,
+                    (
+                        finished_ts + job.retry_delay, next(self._seq), job.name,
+                        attempt + 1, scheduled_ts,
+                    ),
+                )

@@ -1,0 +1,270 @@
+"""Keeping up with a store that other processes share: loading this owner's jobs, and looking
+for changes made from outside (another kernel paused, removed or added a job).
+
+Changes found are applied to the loop's entries here: jobs added, removed, paused, resumed
+or redefined by another process. A look is cheap when nothing changed: the store's change marker (a counter on SQL stores) is
+compared with the one seen last. The marker also moves with this scheduler's own job writes,
+which are counted (:meth:`StoreSync.job_write`) so that they are not taken for another
+process's and do not make it reload every job. Looks happen on the loop thread (within
+:data:`WATCH_MIN_GAP` of a write the store reports through ``JobStore.watch``, else every
+:data:`WATCH_INTERVAL`) and on the caller's thread (``Scheduler.refresh_from_store``): one
+at a time, under :attr:`StoreSync._looking`, since each one moves the counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import pickle
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from ..abc import Clock, Executor, JobStore
+from ..events import Event, JobAdded, JobPaused, JobRemoved, JobResumed, JobUpdated
+from ..jobs import Job, RunStatus
+from ..triggers.registry import BrokenTrigger
+from .entry import Entry
+from .loop import Loop
+
+__all__ = ["WATCH_FALLBACK", "WATCH_INTERVAL", "WATCH_MIN_GAP", "StoreSync"]
+
+log = logging.getLogger("nbsched")
+
+#: how often a shared store is checked for changes made by other processes (seconds)
+WATCH_INTERVAL = 1.0
+#: ... when the store tells us about writes itself (``JobStore.watch``): a look at least this
+#: often all the same (a safety net: inotify reports every write), and at most every
+#: WATCH_MIN_GAP while writes keep coming
+WATCH_FALLBACK = 300.0
+WATCH_MIN_GAP = 0.25
+#: how long looks in a row may find a change marker that does not match our own writes
+#: (while we keep writing jobs) before we reload every job all the same (seconds)
+BEHIND_FOR = 10.0
+
+
+class StoreSync:
+    """Loads and re-reads the jobs of ``owner`` into ``loop``.
+
+    :param resolve: finds the callable of a stored job (``None``: unbound for now)
+    :param executor_of: the executor a stored job runs on
+    :param emit: publishes the events of changes found
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        clock: Clock,
+        owner: str | None,
+        loop: Loop,
+        resolve: Callable[[Job], Callable[..., Any] | None],
+        executor_of: Callable[[Job], Executor],
+        emit: Callable[[Event], None],
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._owner = owner
+        self._loop = loop
+        self._resolve = resolve
+        self._executor_of = executor_of
+        self._emit = emit
+        self._looking = threading.RLock()  # one load or look at a time (a listener may look)
+        self._count_lock = threading.Lock()  # own_changes (job writes happen on any thread)
+        self.loaded = False
+        self._marker: object = None
+        self.own_changes = 0  # job writes of ours since the marker was last read
+        self._own_looked = 0  # own_changes at the last look
+        self._behind_since: float | None = None  # since when looks found it did not match
+        #: seconds between looks (``None``: the store is not shared, never look)
+        self.watch: float | None = WATCH_INTERVAL if store.is_shared else None
+        self.next_watch = 0.0
+        self._looked_at = 0.0  # the last look (clock time)
+        self._unwatch: Callable[[], None] | None = None
+
+    # ------------------------------------------------------------------ watching
+
+    def start_watch(self) -> None:
+        """Ask the store to report writes (before the first load: a change made while we
+        load is then not missed)."""
+        if self._store.is_shared:
+            self._unwatch = self._store.watch(self._store_changed)
+            self.watch = WATCH_INTERVAL if self._unwatch is None else WATCH_FALLBACK
+
+    def stop_watch(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+
+    def next_look(self) -> float | None:
+        """When the loop should wake to look (``None``: never)."""
+        return None if self.watch is None else self.next_watch
+
+    def _store_changed(self) -> None:
+        """The store saw a write (ours or another process's): look at it soon, within
+        :data:`WATCH_MIN_GAP` of the last look."""
+        due = self._looked_at + WATCH_MIN_GAP
+        if due < self.next_watch:
+            self.next_watch = due
+            self._loop.wake_by(due)
+
+    # ------------------------------------------------------------------ own writes
+
+    @contextlib.contextmanager
+    def job_write(self) -> Iterator[None]:
+        """A job write of ours (it moves the store's change marker by one when it commits).
+        Counted *before* it commits: a look at the store between the commit and the count
+        would take the write for another process's and reload every job (the store's watch
+        makes looks come soon after writes). Not counted if it fails."""
+        with self._count_lock:
+            self.own_changes += 1
+        try:
+            yield
+        except BaseException:
+            with self._count_lock:
+                self.own_changes -= 1
+            raise
+
+    def _own_and_marker(self) -> tuple[int, object]:
+        """Our write count and the store's marker, read with no write of ours counted in
+        between. A write is counted before it commits, so every write of ours the marker
+        shows is in the count; the count may be ahead (writes not committed yet), never
+        behind -- which is what lets a look tell our writes from another process's."""
+        with self._count_lock:
+            return self.own_changes, self._store.change_marker()
+
+    def _seen(self, own: int, marker: object) -> None:
+        """The marker read after ``own`` writes of ours were counted now accounts for them."""
+        with self._count_lock:
+            self.own_changes -= own
+        self._marker = marker
+        self._own_looked = 0
+        self._behind_since = None
+
+    # ------------------------------------------------------------------ loading and looking
+
+    def load(self) -> None:
+        """Read this owner's jobs (at start, and again after a failed start). Runs a dead
+        process left ``running`` are recorded ``crashed`` first."""
+        with self._looking:
+            store = self._store
+            store.finish_stale_runs(
+                self._owner, RunStatus.crashed,
+                "The process running it ended before the run finished", self._clock.time(),
+            )
+            own, marker = self._own_and_marker()  # (jobs added before the first pass)
+            self._adopt_all(store.get_jobs(self._owner))
+            self._seen(own, marker)
+            self.loaded = True
+
+    def due(self) -> bool:
+        return self.watch is not None and self._clock.time() >= self.next_watch
+
+    def check(self, force: bool = False) -> None:
+        """Reconcile with changes other processes made to the store (cheap when none)."""
+        with self._looking:
+            self._looked_at = now = self._clock.time()
+            self.next_watch = now + (self.watch or WATCH_INTERVAL)
+            own, marker = self._own_and_marker()
+            if not force and not self._must_reload(own, marker, now):
+                return
+            jobs = self._store.get_jobs(self._owner)
+            self._seen(own, marker)
+            self._reconcile(jobs)
+
+    def _must_reload(self, own: int, marker: object, now: float) -> bool:
+        """(``_looking`` held) Whether the marker shows a change that is not ours."""
+        if marker == self._marker:
+            return False
+        if not (isinstance(marker, int) and isinstance(self._marker, int)):
+            return True
+        changes = marker - self._marker
+        recent, self._own_looked = own - self._own_looked, own
+        if changes == own:  # every change since the last look was ours
+            self._seen(own, marker)
+            return False
+        if self._behind_since is None:
+            self._behind_since = now
+        # We wrote jobs since the last look, or the marker does not show all of our writes
+        # yet (one is being committed, or a store cached the marker briefly): the counts
+        # cannot tell. Look again next time rather than reload for nothing; once our writes
+        # pause, they agree or show that another process wrote.
+        return not ((recent or changes < own) and now - self._behind_since < BEHIND_FOR)
+
+    # ------------------------------------------------------------------ applying
+
+    def _adopt_all(self, jobs: Sequence[Job]) -> None:
+        with self._loop.cond:
+            for job in jobs:
+                if job.name not in self._loop.entries:
+                    self._adopt(job)
+
+    def _adopt(self, job: Job) -> Entry:
+        """Create the entry of a job read from the store (lock held)."""
+        func = None if job.kind == "notebook" else self._resolve(job)
+        entry = Entry(job, func, self._executor_of(job))
+        loop = self._loop
+        loop.entries[job.name] = entry
+        if func is None and job.kind != "notebook":
+            loop.unbound.add(job.name)
+        if isinstance(job.trigger, BrokenTrigger):
+            # Part of the stored job could not be read (see the trigger's reason): keep it
+            # listed so it can be fixed or removed, but never fire it with half its state.
+            log.warning("nbsched: job %r is not scheduled: %s", job.name, job.trigger.reason)
+        elif not job.paused and job.next_ts is not None:
+            entry.next_ts = job.next_ts
+            if func is not None or job.kind == "notebook":
+                loop.push(entry, entry.next_ts)
+        return entry
+
+    def _reconcile(self, found: Sequence[Job]) -> None:
+        """Make this owner's jobs what the store has (another process changed them)."""
+        jobs = {job.name: job for job in found}
+        events: list[Event] = []
+        now = self._clock.time()
+        loop = self._loop
+        with loop.cond:
+            entries = loop.entries
+            for name in [n for n in entries if n not in jobs]:
+                entries.pop(name)
+                loop.unbound.discard(name)
+                events.append(JobRemoved(timestamp=now, job_name=name))
+            for name, job in jobs.items():
+                entry = entries.get(name)
+                if entry is None:
+                    self._adopt(job)
+                    events.append(JobAdded(timestamp=now, job_name=name, job=job))
+                    continue
+                if _definition(job) == _definition(entry.job):
+                    continue
+                was_paused = entry.job.paused
+                entry.job = job
+                if job.paused:
+                    entry.next_ts = None
+                    events.append(JobPaused(timestamp=now, job_name=name))
+                else:
+                    nrt = job.next_ts
+                    if nrt is None or was_paused and nrt <= now:
+                        nrt = job.trigger.next_fire_ts(now)
+                    loop.schedule(entry, nrt)
+                    events.append(
+                        JobResumed(timestamp=now, job_name=name)
+                        if was_paused
+                        else JobUpdated(timestamp=now, job_name=name, job=job)
+                    )
+        for event in events:
+            self._emit(event)
+
+
+def _definition(job: Job) -> tuple[Any, ...]:
+    """What a job *is*, leaving out its next run time: two equal definitions mean nothing
+    changed. Arguments are compared pickled, since user objects rarely define ``==``."""
+    try:
+        arguments: object = pickle.dumps((job.args, dict(job.kwargs)), protocol=5)
+    except Exception:
+        arguments = repr((job.args, job.kwargs))
+    return (
+        job.kind, job.target, job.trigger, job.executor, arguments, job.timeout,
+        job.max_instances, job.coalesce, job.misfire_grace_time, job.retries, job.retry_delay,
+        job.paused, job.parameters, job.owner,
+    )
+
