@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import shlex
-import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -145,8 +144,7 @@ class ScheduleMagics(Magics):
 
     def _now(self) -> float:
         # the scheduler's clock, so that a fake clock in tests shows fake "in 4 s" times
-        clock = getattr(self._sched, "_clock", None)
-        return float(clock.time()) if clock is not None else time.time()
+        return float(self._sched.clock.time())
 
     def _tz(self) -> Any:
         return getattr(self._sched, "timezone", None)
@@ -292,11 +290,7 @@ class ScheduleMagics(Magics):
         return self._sched.store.get_runs(job.name, owner=ALL_OWNERS, limit=limit)
 
     def _last_runs(self, jobs: Sequence[Job]) -> dict[str, Run | None]:
-        out: dict[str, Run | None] = {}
-        for job in jobs:
-            runs = self._runs(job, 1)
-            out[job.name] = runs[0] if runs else None
-        return out
+        return dict(self._sched.last_runs([j.name for j in jobs]))
 
     def _list(self, args: argparse.Namespace) -> _display.JobTable:
         jobs = self._sched.get_jobs(all_owners=bool(args.all))

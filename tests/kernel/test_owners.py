@@ -141,7 +141,7 @@ def test_other_notebooks_run_in_flight_says_since_when(ext: TestingShell) -> Non
     line(ext, "add f --every 1h --name stuck")
     give_away("stuck")
     sched = kernel.current()
-    started = sched._clock.time() - 300  # type: ignore[attr-defined]
+    started = sched.clock.time() - 300
     sched.store.write_runs(
         [
             Run(

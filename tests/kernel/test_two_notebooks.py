@@ -64,6 +64,10 @@ def test_adopt_moves_a_job_to_the_other_notebook(
     a, b = pair
     a.run("def fetch():\n    print('fetched')\n")
     a.run("%schedule add fetch --every 1h")
+    # A looks at the store once after its own write: a write by another process landing
+    # before A has looked at its own is taken up only at A's next periodic look (minutes
+    # when the store is watched), which is the engine's business, not what this tests
+    a.run("import nbsched.kernel\nnbsched.kernel.current().refresh_from_store()")
     b.run("def fetch():\n    print('fetched in b')\n")
 
     answer = b.run("%schedule adopt fetch").text
@@ -101,3 +105,26 @@ def test_a_kernel_that_cannot_name_its_notebook_says_so(
     assert len(notice) == 1 and "belong to this kernel only" in notice[0]
     owner = k.eval("nbsched.kernel.loaded().owner")
     assert owner in notice[0]
+
+
+def test_a_killed_kernels_jobs_are_not_stranded(kernel_factory: Kernels, tmp_path: Path) -> None:
+    a = kernel_factory.start("ipk7", notebook="s.ipynb", root=tmp_path)
+    b = kernel_factory.start("ipk7", notebook="watcher.ipynb", root=tmp_path)
+    a.run("%load_ext nbsched")
+    a.run("%%schedule --every 1s --name slow\nimport time\ntime.sleep(60)\n")
+    b.run("%load_ext nbsched")
+    # another notebook sees the run in flight, and since when
+    wait_for(
+        lambda: "running (since" in b.run("%schedule list --all").text,
+        15,
+        "kernel B shows kernel A's run as running",
+    )
+    a.kill()
+    wait_for(lambda: not a.km.is_alive(), 10, "kernel A is dead")
+
+    again = kernel_factory.start("ipk7", notebook="s.ipynb", root=tmp_path)
+    again.run("%load_ext nbsched")
+    assert again.eval("[j.name for j in nbsched.kernel.current().get_jobs()]") == ["slow"]
+    statuses = again.eval("[r.status.value for r in nbsched.kernel.current().get_runs('slow')]")
+    assert statuses[-1] == "crashed", statuses
+    assert "running" not in statuses[1:], statuses
