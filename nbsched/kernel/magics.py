@@ -186,6 +186,13 @@ class ScheduleMagics(Magics):
         changed."""
         state = self._state
         old = self._existing(name)
+        if old is None:
+            other = self._sched.store.get_job(name)
+            if other is not None:
+                raise UsageError(
+                    f"A job named {name!r} is a job of {owners.owner_label(other)}; give "
+                    f"--name to add another job, or take it over with %schedule adopt {name}"
+                )
         maker = state.made_by.get(name)
         cell_id = self._cell_id()
         other_cell = old is not None and None not in (maker, cell_id) and maker != cell_id

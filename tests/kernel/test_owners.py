@@ -193,6 +193,15 @@ def test_run_and_cancel_of_another_notebooks_job_say_how_to_adopt(ext: TestingSh
             line(ext, f"{verb} theirs")
 
 
+def test_adding_a_job_named_like_another_notebooks_says_whose_it_is(ext: TestingShell) -> None:
+    line(ext, "add f --every 1h")
+    give_away("f")
+    with pytest.raises(UsageError, match=f"'f' is a job of notebook {OTHER}.*%schedule adopt f"):
+        line(ext, "add f --every 5m")
+    job = kernel.current().store.get_job("f")
+    assert job is not None and job.owner == OTHER and job.trigger.describe() == "Every hour"
+
+
 def test_adopt_takes_a_job_over_and_binds_it(ext: TestingShell) -> None:
     line(ext, "add f --every 1h --name renamed")
     give_away("renamed", "/notebooks/old-name.ipynb")

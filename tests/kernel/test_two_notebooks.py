@@ -86,7 +86,7 @@ def test_every_line_of_a_cell_answers(kernel_factory: Kernels, kind: str) -> Non
     k = kernel_factory.start(kind, notebook="lines.ipynb")
     k.run("%load_ext nbsched\ndef f():\n    pass\n")
     res = k.run(
-        "%schedule add f --every 5m  # the first job\n"
+        "%schedule add f --every 5m\n"
         "%schedule add f --every 1h --name second\n"
         "%schedule pause second\n"
     )
