@@ -3,9 +3,11 @@
 The magic splits its line with ``shlex`` and dispatches to one method per verb (``_add``,
 ``_list``, ...); the parsers, the help text and the mapping of flags to ``add_job``
 arguments live in :mod:`nbsched.kernel.parsing`. Verbs return displayable objects
-(``nbsched.display``) and never print. An ``NbschedError`` from the scheduler becomes a
-plain one-line ``UsageError`` (ipython#14024: subclasses print a full traceback), with "did
-you mean" for misspelt verbs and job names.
+(``nbsched.display``) and never print; each ``%schedule`` line of a cell shows its answer
+(IPython would show only the last line's). Another notebook's jobs can be read, paused,
+resumed, removed or adopted (``owners``); only a kernel of its notebook runs one. An
+``NbschedError`` from the scheduler becomes a plain one-line ``UsageError`` (ipython#14024:
+subclasses print a full traceback), with "did you mean" for misspelt verbs and job names.
 """
 
 from __future__ import annotations

@@ -213,7 +213,8 @@ Options:
 Manage jobs:
     %schedule list [PATTERN] [--all] [--state S]
                                this notebook's jobs (--all: every notebook's); PATTERN: a
-                               glob on names; S: active|paused|unbound|failing|running
+                               glob on names; S: active, paused, unbound, failing,
+                               running or finished
     %schedule show NAME        everything about a job, with its latest runs
     %schedule pause NAME       stop firing it      %schedule resume NAME   fire it again
     %schedule run NAME         run it now and show the run

@@ -128,3 +128,17 @@ def test_a_killed_kernels_jobs_are_not_stranded(kernel_factory: Kernels, tmp_pat
     statuses = again.eval("[r.status.value for r in nbsched.kernel.current().get_runs('slow')]")
     assert statuses[-1] == "crashed", statuses
     assert "running" not in statuses[1:], statuses
+
+
+@pytest.mark.parametrize("kind", KERNELS)
+def test_another_cell_does_not_replace_a_job(kernel_factory: Kernels, kind: str) -> None:
+    k = kernel_factory.start(kind, notebook="cells.ipynb")
+    k.run("%load_ext nbsched\ndef f(x=0):\n    pass\n")
+    k.run("%schedule add f --every 3s -p x=5", cell_id="cell-a")
+    res = k.run('%schedule add f "every weekday at 9:30"', cell_id="cell-b", check=False)
+    assert res.ename == "UsageError" and "--replace" in res.evalue, res.error
+    assert k.eval("dict(nbsched.kernel.current().get_job('f').kwargs)") == {"x": 5}
+    res = k.run("%schedule add f --every 10s -p x=5", cell_id="cell-a")
+    assert "Updated job 'f': schedule: Every 3 seconds → Every 10 seconds" in res.text
+    res = k.run('%schedule add f "every weekday at 9:30" --replace', cell_id="cell-b")
+    assert "Replaced job 'f'" in res.text and "parameters: x=5 → none" in res.text
