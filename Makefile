@@ -19,9 +19,10 @@ test: $(STAMP)
 	$(PY) tests/helpers/ipk6_env.py   # a second venv with ipykernel 6 (built once, cached)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The install built the JupyterLab extension (labextension/) and put it, and the server
+# extension's config, into the venv. As root (containers, CI machines) lab needs --allow-root.
 lab: $(STAMP)
-	$(PY) -m pip install --quiet jupyterlab   # only `make lab` needs it
-	$(VENV)/bin/jupyter lab
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

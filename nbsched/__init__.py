@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .events import JobResumed as JobResumed
     from .events import JobUpdated as JobUpdated
     from .events import RunFinished as RunFinished
+    from .events import RunProgress as RunProgress
     from .events import RunStarted as RunStarted
     from .events import SchedulerFault as SchedulerFault
     from .events import SchedulerRecovered as SchedulerRecovered
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 _LAZY = {
     **dict.fromkeys(
         ["Event", "JobAdded", "JobBound", "JobPaused", "JobRemoved", "JobResumed",
-         "JobUpdated", "RunFinished", "RunStarted", "SchedulerFault", "SchedulerRecovered",
+         "JobUpdated", "RunFinished", "RunProgress", "RunStarted", "SchedulerFault", "SchedulerRecovered",
          "SchedulerStarted", "SchedulerStopped"],
         "events",
     ),
@@ -110,6 +111,7 @@ __all__ = [
     "JobBound",
     "RunStarted",
     "RunFinished",
+    "RunProgress",
     "SchedulerStarted",
     "SchedulerStopped",
     "SchedulerFault",
@@ -146,3 +148,8 @@ def unload_ipython_extension(ip: Any) -> None:
     from .kernel import unload
 
     unload(ip)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension is (``jupyter labextension develop``)."""
+    return [{"src": "labextension", "dest": "nbsched"}]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .jobs import RunStatus
 
 if TYPE_CHECKING:  # (annotations only; jobs.py names Trigger the same way)
+    from .events import Event
     from .jobs import Job, Run
 
 __all__ = ["Trigger", "JobStore", "Executor", "Clock", "RunRequest", "ALL_OWNERS"]
@@ -152,6 +153,11 @@ class JobStore(ABC):
     ) -> list[Run]:
         """Runs, newest first (by ``scheduled_ts``, then ``started_ts``)."""
 
+    def get_run(self, run_id: str) -> Run | None:
+        """The run with id ``run_id``, or ``None``. (This default reads every run; stores
+        that can look one up by id override it.)"""
+        return next((r for r in self.get_runs(limit=2**62) if r.id == run_id), None)
+
     @abstractmethod
     def last_runs(
         self, job_names: Sequence[str] | None = None, *, owner: Any = ALL_OWNERS
@@ -200,6 +206,8 @@ class RunRequest:
         "owner",
         "started_ts",
         "not_before",
+        "parameters",
+        "output_path",
     )
 
     def __init__(
@@ -231,6 +239,11 @@ class RunRequest:
         #: handed over ahead of its fire time: do not start before this time (POSIX
         #: seconds); only executors with ``accepts_early`` get such requests
         self.not_before: float | None = None
+        #: a notebook job's parameters (``Job.parameters``)
+        self.parameters: Mapping[str, Any] | None = None
+        #: set by executors that write a file per run (the executed notebook): it becomes
+        #: ``Run.output_path``
+        self.output_path: str | None = None
 
     def __repr__(self) -> str:
         return f"<RunRequest {self.job_name!r} run={self.run_id} attempt={self.attempt}>"
@@ -263,6 +276,13 @@ class Executor(ABC):
     #: takes requests ahead of their fire time (``RunRequest.not_before``) and starts them on
     #: time itself, so that the scheduler's dispatch work for a burst is done before it
     accepts_early: ClassVar[bool] = False
+    #: how long before its fire time this executor wants a run (seconds; with
+    #: ``accepts_early``): a notebook run starts its kernel then, so its first cell starts on
+    #: time. 0: the scheduler's own short lead
+    lead: float = 0.0
+    #: set by the scheduler before :meth:`start`: hands an event (e.g. ``RunProgress``) to the
+    #: scheduler's listeners, from any thread
+    emit: Callable[[Event], None] | None = None
 
     @abstractmethod
     def start(self, clock: Clock, on_started: StartCallback, on_finished: FinishCallback) -> None:

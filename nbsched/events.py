@@ -23,6 +23,7 @@ __all__ = [
     "JobBound",
     "RunStarted",
     "RunFinished",
+    "RunProgress",
     "SchedulerStarted",
     "SchedulerStopped",
     "SchedulerFault",
@@ -91,6 +92,15 @@ class RunFinished(JobEvent):
     """A run ended (any status but ``running``), including ``missed`` and ``skipped``."""
 
     run: Run
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunProgress(JobEvent):
+    """A notebook run finished one more code cell (also sent once at its start, with 0)."""
+
+    run_id: str
+    cells_done: int
+    cells_total: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

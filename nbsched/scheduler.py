@@ -228,6 +228,8 @@ class Scheduler:
         if parameters is not None and not isinstance(parameters, Mapping):
             raise InvalidArgumentError(f"parameters must be a mapping, got {parameters!r}")
         kind, ref, func = engine.targets.target(target)
+        if kind == "notebook" and executor == "thread":  # the default: implied by .ipynb
+            executor = "notebook"
         if name is None:
             name = default_job_name(kind, ref, owner=self.owner)
         _check_name(name)
@@ -322,6 +324,15 @@ class Scheduler:
                 raise RunStillRunningError(name, run_id, wait or 0.0)
         assert waiter.run is not None and waiter.run.id == run_id
         return waiter.run
+
+    def start_run(self, name: str) -> str:
+        """Start a run of ``name`` now, outside its schedule, and return its id at once
+        (:meth:`run_job` waits for the run; a web request must not).
+
+        :raises SchedulerNotRunningError: the scheduler is not started
+        :raises TargetLookupError: the job is unbound
+        """
+        return self._engine.run_now(name)
 
     def cancel_run(self, name_or_run_id: str) -> Run | None:
         """Stop a run in flight: the given run id, or the newest run of the given job.
@@ -448,6 +459,10 @@ def _make_executor(name: str, max_workers: int) -> Executor | None:
         from .executors.process import ProcessJobExecutor
 
         return ProcessJobExecutor(max_workers)
+    if name == "notebook":  # (nbclient is imported by its first run, not here)
+        from .executors.notebook import NotebookJobExecutor
+
+        return NotebookJobExecutor(max_workers)
     return None
 
 

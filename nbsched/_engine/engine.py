@@ -122,7 +122,7 @@ class Engine:
         except Exception as exc:  # e.g. the database is locked: the loop retries
             self.faults.set("store", f"loading jobs failed: {exc}")
         for executor in list(self._executors.values()):
-            executor.start(self.clock, loop.runs.on_started, loop.runs.on_finished)
+            self._start_executor(executor)
         _capture.install()
         self.writer.start()
         loop.start()
@@ -191,14 +191,18 @@ class Engine:
             return executor
         made = self._make_executor(name, self.max_workers)
         if made is None:
-            known = sorted({*self._executors, "process"})
+            known = sorted({*self._executors, "process", "notebook"})
             raise InvalidArgumentError(
                 f"Unknown executor {name!r}{did_you_mean(name, known)}; choose one of {known}"
             )
         self._executors[name] = made
         if self.running:
-            made.start(self.clock, self.loop.runs.on_started, self.loop.runs.on_finished)
+            self._start_executor(made)
         return made
+
+    def _start_executor(self, executor: Executor) -> None:
+        executor.emit = self.listeners.emit  # (progress events of notebook runs)
+        executor.start(self.clock, self.loop.runs.on_started, self.loop.runs.on_finished)
 
     def _executor_of(self, job: Job) -> Executor:
         """The executor of a stored job (the thread pool if its own is unknown here)."""
@@ -342,8 +346,9 @@ class Engine:
 
     # ------------------------------------------------------------------ runs
 
-    def run_now(self, name: str, waiter: Waiter) -> str:
-        """Start a run of ``name`` outside its schedule; ``waiter`` is told when it ends."""
+    def run_now(self, name: str, waiter: Waiter | None = None) -> str:
+        """Start a run of ``name`` outside its schedule; ``waiter`` (if any) is told when it
+        ends."""
         if not self.accepting:
             raise SchedulerNotRunningError(
                 "The scheduler is not running; call start() first (or %load_ext nbsched)"

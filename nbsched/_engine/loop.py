@@ -103,6 +103,9 @@ class Loop:
         # Fire times: (ts, name). An item is stale, and skipped when popped, unless it is the
         # entry's current next_ts. Kept to two fields: with 10k jobs every byte counts.
         self._heap: list[tuple[float, str]] = []
+        # Fire times of jobs whose executor wants them early (Executor.lead), by hand-over
+        # time: (ts - lead, ts, name); stale like the heap's items unless ts is next_ts
+        self._lead_heap: list[tuple[float, float, str]] = []
         # Retries: (due_ts, seq, name, attempt, scheduled_ts)
         self._retries: list[tuple[float, int, str, int, float]] = []
         self._timeouts: list[tuple[float, str]] = []  # (deadline, run_id)
@@ -221,6 +224,8 @@ class Loop:
             times.append(self._heap[0][0] - self.lead)
         if self.held:
             times.append(min(ts for ts, _ in self.held))
+        if self._lead_heap:
+            times.append(self._lead_heap[0][0])
         if self._retries:
             times.append(self._retries[0][0])
         if self._timeouts:
@@ -258,6 +263,8 @@ class Loop:
                 continue
             count += 1
             self._fire(entry, due, now, events)
+        if self._lead_heap:
+            count += self._dispatch_early(now, limit, events)
         retries = self._retries
         while retries and retries[0][0] <= now and count < _CHUNK:
             _, _, name, attempt, scheduled = heapq.heappop(retries)
@@ -268,6 +275,26 @@ class Loop:
             if entry.abandoning and self._too_many_abandoned(entry, now, events):
                 continue
             self.start_run(entry, scheduled, attempt, now)
+        return count
+
+    def _dispatch_early(self, now: float, limit: float, events: list[Event]) -> int:
+        """Hand over the runs of executors that want them long before their fire time
+        (``Executor.lead``: a notebook kernel starts before it), when nothing stands in the
+        way; the others wait in the main heap for the usual time. Lock held."""
+        count = 0
+        lead_heap, entries = self._lead_heap, self.entries
+        while lead_heap and lead_heap[0][0] <= now:
+            _, due, name = heapq.heappop(lead_heap)
+            entry = entries.get(name)
+            if (
+                entry is None or entry.next_ts != due or entry.job.paused or due <= limit
+                or (entry.func is None and entry.job.kind != "notebook")
+                or entry.running >= entry.job.options.max_instances
+                or not entry.executor.accepts_early
+            ):
+                continue  # stale, or left to the main heap
+            count += 1
+            self._fire(entry, due, now, events)
         return count
 
     def _fire(self, entry: Entry, ts: float, now: float, events: list[Event]) -> None:
@@ -334,6 +361,8 @@ class Loop:
             run_id, job.name, entry.func, job.target, options.args, options.kwargs,
             scheduled, options.timeout, attempt, options.owner,
         )
+        if options.parameters is not None:
+            request.parameters = options.parameters
         if scheduled > now:  # handed over early: the executor waits for the fire time
             request.not_before = entry.early_until = scheduled
             if scheduled > self._early_until:
@@ -402,6 +431,10 @@ class Loop:
 
     def push(self, entry: Entry, ts: float) -> None:
         heapq.heappush(self._heap, (ts, entry.job.name))
+        lead = entry.executor.lead
+        if lead > self.lead:  # (notebook runs: see _dispatch_early)
+            heapq.heappush(self._lead_heap, (ts - lead, ts, entry.job.name))
+            ts -= lead
         if self._wake_at is None or ts < self._wake_at:
             self.cond.notify()
 

@@ -10,6 +10,7 @@ kernel) is *unbound*: kept, listed, not run, until the resolver finds it.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -55,11 +56,11 @@ class Targets:
                 ) from None
             return "cell", target.source, None
         if isinstance(target, str):
-            if target.endswith(".ipynb"):
-                raise InvalidArgumentError(
-                    f"Notebook jobs ({target!r}) need the notebook executor, which this "
-                    "version of nbsched does not have yet; schedule a function instead"
-                )
+            if target.endswith(".ipynb"):  # a notebook job: stored as an absolute path
+                path = os.path.abspath(os.path.expanduser(target))
+                if not os.path.isfile(path):
+                    raise TargetLookupError(f"No notebook at {path!r}")
+                return "notebook", path, None
             if is_importable_ref(target):
                 return "callable", target, ref_to_callable(target)
             if target.startswith("__main__:") and target.partition(":")[2]:

@@ -60,6 +60,7 @@ class InFlight:
         self.finishing: dict[str, Entry] = {}  # run_id -> entry, until settled
 
     def on_started(self, request: RunRequest) -> str | None:
+        """The executors' ``StartCallback`` (``nbsched.abc``): a body is about to start."""
         if request.not_before is not None:
             # Handed over early: its job may have been paused or removed since (lock-free
             # reads; the API methods change these under the lock before they return).
@@ -85,6 +86,7 @@ class InFlight:
         self, request: RunRequest, status: RunStatus, output: str, error: str | None,
         finished_ts: float,
     ) -> None:
+        """The executors' ``FinishCallback`` (``nbsched.abc``): a run ended, once per run."""
         run = Run(
             id=request.run_id,
             job_name=request.job_name,
@@ -96,6 +98,7 @@ class InFlight:
             error=error,
             attempt=request.attempt,
             owner=request.owner,
+            output_path=request.output_path,
         )
         self._writer.finished(run)
         # No lock here: dict.pop and deque.append are atomic, and the loop thread settles the

@@ -49,6 +49,7 @@ def _running_record(req: RunRequest) -> Run:
         started_ts=req.started_ts,
         attempt=req.attempt,
         owner=req.owner,
+        output_path=req.output_path,  # (a notebook run's executed notebook, while it runs)
     )
 
 

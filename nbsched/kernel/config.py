@@ -28,10 +28,12 @@ if TYPE_CHECKING:
     from ..jobs import Job
     from ..scheduler import Scheduler
 
-__all__ = ["NbschedConfig", "MEMORY_URL", "ENV_DB_URL", "resolve_db_url"]
+__all__ = ["NbschedConfig", "MEMORY_URL", "ENV_DB_URL", "ENV_OUTPUT_DIR", "resolve_db_url"]
 
 #: the environment variable that overrides :attr:`NbschedConfig.db_url`
 ENV_DB_URL = "NBSCHED_DB_URL"
+#: the environment variable that overrides :attr:`NbschedConfig.output_dir`
+ENV_OUTPUT_DIR = "NBSCHED_OUTPUT_DIR"
 #: ``db_url`` value meaning "keep jobs in memory only" (nothing survives the kernel)
 MEMORY_URL = "memory:"
 
@@ -98,6 +100,19 @@ class NbschedConfig(LoggingConfigurable):
         ),
     ).tag(config=True)
 
+    output_dir = Unicode(
+        help=(
+            "Folder for the executed notebooks of notebook jobs (one sub-folder per job; a "
+            "run's notebook is deleted with its run record). Default: "
+            "<jupyter data dir>/nbsched/runs. The environment variable "
+            f"{ENV_OUTPUT_DIR} overrides this setting."
+        ),
+    ).tag(config=True)
+
+    @default("output_dir")
+    def _output_dir_default(self) -> str:
+        return str(Path(jupyter_data_dir()) / "nbsched" / "runs")
+
     @default("db_url")
     def _db_url_default(self) -> str:
         return ""
@@ -137,6 +152,11 @@ class NbschedConfig(LoggingConfigurable):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return url
 
+    def effective_output_dir(self) -> Path:
+        """Where executed notebooks go: ``$NBSCHED_OUTPUT_DIR``, else :attr:`output_dir`."""
+        value = os.environ.get(ENV_OUTPUT_DIR, "").strip() or self.output_dir.strip()
+        return Path(value or self._output_dir_default()).expanduser()
+
     def build_scheduler(
         self,
         *,
@@ -151,8 +171,15 @@ class NbschedConfig(LoggingConfigurable):
         :param resolver: binds notebook functions and cell jobs (see ``nbsched.kernel``)
         :param overrides: extra keyword arguments for ``Scheduler`` (tests pass ``clock=``)
         """
+        from ..executors.notebook import NotebookJobExecutor
         from ..scheduler import Scheduler
 
+        executors = {
+            "notebook": NotebookJobExecutor(
+                self.max_workers, output_dir=self.effective_output_dir()
+            ),
+            **overrides.pop("executors", {}),
+        }
         return Scheduler(
             self.effective_db_url(),
             timezone=self.timezone or None,
@@ -160,5 +187,6 @@ class NbschedConfig(LoggingConfigurable):
             owner=owner,
             resolver=resolver,
             retention=self.retention,
+            executors=executors,
             **overrides,
         )

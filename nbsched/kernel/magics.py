@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import os
 import shlex
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,13 @@ class ScheduleMagics(Magics):
         except ValueError as exc:  # unbalanced quotes, a trailing backslash
             raise UsageError(f"%schedule: {exc} in {line.strip()!r}") from None
         self._argv = argv
+        if os.environ.get("NBSCHED_RUN") == "1" and (cell is not None or argv[:1] == ["add"]):
+            # This notebook is itself running as a scheduled job (the notebook runner sets
+            # NBSCHED_RUN=1 in its kernel): scheduling again from here would add a job per run.
+            return _display.HelpText(
+                "%schedule: skipped, no job added: this notebook is running as a scheduled "
+                "job (NBSCHED_RUN=1)"
+            )
         try:
             if cell is not None:
                 return self._cell_job(argv, cell)

@@ -116,7 +116,8 @@ def build_parsers() -> dict[str, _Parser]:
     add.add_argument(
         "target",
         metavar="TARGET",
-        help="a function in the namespace (fetch) or 'package.module:function'",
+        help="a function in the namespace (fetch), 'package.module:function' or a notebook "
+        "(report.ipynb, run whole in a kernel of its own)",
     )
     _add_when_options(add)
     add.add_argument(
@@ -126,7 +127,7 @@ def build_parsers() -> dict[str, _Parser]:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="keyword argument of the function (repeatable)",
+        help="keyword argument of the function, or parameter of the notebook (repeatable)",
     )
 
     cell = _Parser(
@@ -207,7 +208,7 @@ Options:
     --retries N           try a failed run again N times; --retry-delay SECONDS between
     --paused              add it paused; %schedule resume NAME starts it
     --replace             replace a job of that name that another cell made
-    -p KEY=VALUE          keyword argument of the function
+    -p KEY=VALUE          keyword argument of the function, or parameter of the notebook
                           (VALUE is read as a Python literal when it is one: 3, 0.5, True)
 
 Manage jobs:

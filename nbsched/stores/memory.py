@@ -32,6 +32,7 @@ from ..abc import ALL_OWNERS, JobStore
 from ..errors import ConflictingJobError, JobLookupError
 from ..jobs import Job, Run, RunStatus
 from ._common import check_limit, check_retention
+from ._outputs import discard_outputs
 
 __all__ = ["MemoryJobStore"]
 
@@ -43,7 +44,7 @@ _NO_START = float("-inf")
 #: oldest-to-newest order of runs: ``scheduled_ts``, then ``started_ts`` (a run that never
 #: started sorts before one that did), then ``id`` (so that the order is total).
 Packed = tuple[Any, ...]
-_ID, _JOB, _OWNER = 2, 3, 9
+_ID, _JOB, _OWNER, _OUTPUT_PATH = 2, 3, 9, 10
 _STATUSES = {status.value: status for status in RunStatus}
 
 
@@ -181,8 +182,11 @@ class MemoryJobStore(JobStore):
             for run in runs:
                 self._put_run(run)
                 touched.add(run.job_name)
+            gone: list[str] = []
             for name in touched:
-                self._prune(name)
+                gone += self._prune(name)
+        if gone:
+            discard_outputs(gone)  # (files of pruned runs; outside the lock)
 
     def _put_run(self, run: Run) -> None:
         new = _pack(run)
@@ -214,16 +218,21 @@ class MemoryJobStore(JobStore):
         else:
             insort(history, packed)
 
-    def _prune(self, name: str) -> None:
+    def _prune(self, name: str) -> list[str]:
+        """Drop the runs of ``name`` beyond retention; returns their output files."""
         history = self._history.get(name)
         if history is None:
-            return
+            return []
         excess = len(history) - self.retention
+        gone: list[str] = []
         if excess > 0:
             for packed in history[:excess]:
                 del self._runs[packed[_ID]]
                 self._running.discard(packed[_ID])
+                if packed[_OUTPUT_PATH]:
+                    gone.append(packed[_OUTPUT_PATH])
             del history[:excess]
+        return gone
 
     def get_runs(
         self, job_name: str | None = None, *, owner: Any = ALL_OWNERS, limit: int = 50

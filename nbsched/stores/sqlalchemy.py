@@ -66,6 +66,7 @@ from ..jobs import Job, Run, RunStatus
 from ._common import check_limit, check_retention
 from ._direct import CoreTx, DirectPath, JobStatements, Tx
 from ._filewatch import MarkerCache, watch_files
+from ._outputs import discard_outputs
 from ._pgwatch import PgWatch, channel_name, install_notify
 from ._rows import job_to_row, row_to_job, row_to_run, run_to_row
 from ._runcounts import CHUNK, RunCounts, chunks
@@ -229,6 +230,11 @@ class SQLAlchemyJobStore(JobStore):
             .offset(bindparam("prune_keep", type_=Integer()))
         )
         self._prune_stmt = delete(runs).where(runs.c.id.in_(keep))
+        # the executed notebooks of the runs a prune deletes (they go with them)
+        self._pruned_files_stmt = select(runs.c.output_path).where(
+            runs.c.id.in_(keep), runs.c.output_path.is_not(None)
+        )
+        self._jobs_with_files: set[str] = set()  # jobs seen writing runs with output files
         self._next_run_stmt = (
             update(t.jobs)
             .where(t.jobs.c.name == bindparam("nrt_name"))
@@ -481,12 +487,22 @@ class SQLAlchemyJobStore(JobStore):
                     prune.append(name)
                     bound = self.retention
                 bounds[name] = bound
+            gone: list[str] = []
             if prune:
                 keep = self.retention
                 params = [{"prune_job": name, "prune_keep": keep} for name in prune]
+                # Only jobs known to have files pay for the look (notebook jobs, not the
+                # thousands of thread runs a second).
+                with_files = self._jobs_with_files
+                with_files.update(row["job_name"] for row in rows if row["output_path"])
+                for p in params:
+                    if p["prune_job"] in with_files:
+                        gone += conn.execute(self._pruned_files_stmt, p).scalars()
                 conn.execute(self._prune_stmt, params)
         with self._counts.lock:  # only what was committed
             self._counts.update(rows, bounds)
+        if gone:
+            discard_outputs(gone)
 
     def _count_runs(self, conn: Connection, names: Sequence[str]) -> dict[str, int]:
         runs = self._t.runs
@@ -549,6 +565,12 @@ class SQLAlchemyJobStore(JobStore):
             wanted = set(names)
             found = {n: r for n, r in found.items() if n in wanted}
         return found
+
+    def get_run(self, run_id: str) -> Run | None:
+        runs = self._t.runs
+        with self._reading("get_run") as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+        return None if row is None else row_to_run(row)
 
     def finish_stale_runs(self, owner: Any, status: RunStatus, error: str, now: float) -> int:
         runs = self._t.runs

@@ -196,8 +196,9 @@ def test_serve_runs_a_notebook_job_added_on_the_command_line(
             stdout=subprocess.DEVNULL, stderr=err, env=program_env(), cwd=tmp_path,
         )
     try:
-        wait_for(lambda: marks.exists() and "from-cli" in marks.read_text(), timeout=90,
-                 what="a run of the notebook job")
+        wait_for(lambda: _succeeded(url, "mark"), timeout=90,
+                 what="a recorded successful run of the notebook job")
+        assert "from-cli" in marks.read_text()
         family = psutil.Process(proc.pid).children(recursive=True)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, log.read_text()
@@ -254,3 +255,12 @@ def test_run_on_a_terminal_shows_a_progress_bar(tmp_path: Path) -> None:
     text = seen.decode(errors="replace")
     assert "four.ipynb: 100%" in text and "4/4" in text
     assert "cell 4/4 done" not in text  # the bar, not the plain lines
+
+
+def _succeeded(url: str, name: str) -> bool:
+    """A run of ``name`` is recorded ``succeeded`` (read with a store of our own)."""
+    store = SQLAlchemyJobStore(url)
+    try:
+        return any(r.status is RunStatus.succeeded for r in store.get_runs(name, limit=100))
+    finally:
+        store.close()

@@ -1,0 +1,104 @@
+"""Live updates (the server-sent event stream), the Prometheus metrics and the OpenAPI
+description."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from nbsched import Scheduler
+from nbsched.server.handlers import handlers
+
+from .conftest import until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def hello(db_url: str, server_app: Any) -> str:
+    other = Scheduler(db_url, timezone="UTC")
+    other.store.open()
+    other.add_job("tests.server.jobfuncs:hello", "every 1h", name="hello")
+    other.add_job("tests.server.jobfuncs:boom", "every 1h", name="boom")
+    other.store.close()
+    server_app.scheduler.refresh_from_store()
+    return "hello"
+
+
+def _events(chunks: list[bytes]) -> list[tuple[str, Any]]:
+    found = []
+    for block in b"".join(chunks).decode().split("\n\n"):
+        fields = dict(
+            line.split(": ", 1) for line in block.splitlines() if ": " in line and line[0] != ":"
+        )
+        if "event" in fields:
+            found.append((fields["event"], json.loads(fields.get("data", "null"))))
+    return found
+
+
+async def test_event_stream_sends_job_and_run_changes(jp_fetch, api, hello, server_app,
+                                                       kernel_scheduler, monkeypatch):
+    from nbsched.server import stream
+
+    monkeypatch.setattr(stream, "STORE_LOOK", 0.05)
+    chunks: list[bytes] = []
+    fetch = asyncio.ensure_future(
+        jp_fetch("nbsched", "api", "events", streaming_callback=chunks.append, request_timeout=60)
+    )
+
+    async def seen(name: str, **data: Any) -> bool:
+        return any(e == name and all(d.get(k) == v for k, v in data.items())
+                   for e, d in _events(chunks))
+
+    await until(lambda: seen("hello"), what="the stream to open")
+    await api("PATCH", "jobs", "hello", body={"paused": True})
+    await until(lambda: seen("job", job_name="hello", change="paused"), what="the pause event")
+    await api("POST", "jobs", "boom", "run")
+    await until(lambda: seen("run-finished", job_name="boom"), what="the run event")
+    finished = [d for e, d in _events(chunks) if e == "run-finished"][0]
+    assert finished["run"]["status"] == "failed" and "boom on purpose" in finished["run"]["error"]
+    # a kernel's change reaches the stream through the store
+    kernel_scheduler.add_job("tests.server.jobfuncs:hello", "every 2h", name="kernel-job")
+    await until(lambda: seen("jobs-changed"), what="the store change event")
+
+    server_app.hub.close()  # server shutdown ends every stream
+    response = await fetch
+    assert response.code == 200
+    assert response.headers["Content-Type"] == "text/event-stream"
+
+
+async def test_metrics(jp_fetch, api, hello):
+    code, data = await api("POST", "jobs", "hello", "run")
+    assert code == 202
+
+    async def counted() -> bool:
+        text = (await jp_fetch("metrics")).body.decode()
+        return 'nbsched_runs_total{status="succeeded"} 1.0' in text
+
+    await until(counted, what="the run in /metrics")
+    text = (await jp_fetch("metrics")).body.decode()
+    for name in ("nbsched_store_faults_total", "nbsched_run_lateness_seconds_count",
+                 "nbsched_runs_in_flight", "nbsched_pending_writes", "nbsched_jobs 2.0",
+                 "nbsched_healthy 1.0"):
+        assert name in text
+
+
+async def test_openapi_describes_every_endpoint(api):
+    from openapi_spec_validator import validate
+
+    code, spec = await api("GET", "openapi.json")
+    assert code == 200
+    validate(spec)
+    described = {path.removeprefix("/nbsched/api/") for path in spec["paths"]}
+    served = {pattern.removeprefix("/nbsched/api/").replace("(?P<name>[^/]+)", "{name}")
+              .replace("(?P<run_id>[^/]+)", "{id}") for pattern, _, _ in handlers(None, None)}  # type: ignore[arg-type]
+    assert described == served
+    methods = {
+        path: {m for m in ops if m in ("get", "post", "patch", "delete")}
+        for path, ops in spec["paths"].items()
+    }
+    assert methods["/nbsched/api/jobs"] == {"get", "post"}
+    assert methods["/nbsched/api/jobs/{name}"] == {"get", "patch", "delete"}
