@@ -303,6 +303,12 @@ class Executor(ABC):
         default, for executors that kill what they stop, says none."""
         return 0
 
+    def fault(self) -> str | None:
+        """Why this executor cannot run jobs right now (a cluster it reaches that went
+        away), shown in ``Scheduler.status()`` like a store fault; ``None`` when it can.
+        Optional: the default has none."""
+        return None
+
     def backlog(self) -> int:
         """How many submitted runs wait for a worker (the run writer holds its batches back
         while there are any). Optional: the default says none."""

@@ -64,8 +64,8 @@ class LastRuns(dict[str, "Run | None"]):
 class Scheduler:
     """Runs jobs on schedule, in the background, and records every run.
 
-    :param db_url: SQLAlchemy URL of the store (``"sqlite:///jobs.db"``); ``None`` keeps jobs
-        in memory only
+    :param db_url: SQLAlchemy URL of the store (``"sqlite:///jobs.db"``); ``None`` (or
+        ``"memory://"``) keeps jobs in memory only
     :param store: a :class:`~nbsched.abc.JobStore` to use instead of ``db_url``
     :param timezone: IANA zone for schedule strings without one (default: this machine's)
     :param clock: source of time (tests pass ``nbsched.testing.FakeClock``)
@@ -443,7 +443,8 @@ class Scheduler:
 
 def _make_store(db_url: str | None, retention: int) -> JobStore:
     # (imported when used: a memory-only scheduler never loads SQLAlchemy)
-    if db_url is None:
+    # "memory:" (what NBSCHED_DB_URL takes for kernels) and "memory://" say the same as None
+    if db_url is None or db_url.rstrip("/") == "memory:":
         from .stores.memory import MemoryJobStore
 
         return MemoryJobStore(retention=retention)

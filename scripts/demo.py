@@ -6,7 +6,10 @@
 3. a process job starts a subprocess; the kernel is SIGKILLed, and the process table shows the
    subprocess gone at once;
 4. a new kernel of the same notebook finds the jobs again: the cell job runs at once, the
-   function job waits as ``unbound`` until the cell that defines the function runs again.
+   function job waits as ``unbound`` until the cell that defines the function runs again; and
+   what a saved notebook shows of the panel;
+5. a whole notebook runs as a job, with papermill-style parameters, and leaves its executed
+   copy behind.
 
 Everything runs against a throw-away SQLite store and Jupyter runtime directory, so the demo
 neither needs nor touches your own jobs.
@@ -198,9 +201,34 @@ def live(tmp: Path) -> None:
                 print("spawn is defined again; this time it only says hello")
         """)
         k.run("%schedule list")
+        print("   (the panel: live widgets in JupyterLab; what a saved notebook shows of it:)\n")
+        k.run("%schedule panel")
         k.run("%schedule remove tick\n%schedule remove spawn")
     finally:
         k.close()
+
+
+def notebook_job(tmp: Path) -> None:
+    _heading("5. A whole notebook as a job, with parameters")
+    from nbsched import Scheduler
+
+    report = tmp / "report.ipynb"
+    v4 = nbformat.v4
+    nb = v4.new_notebook(
+        cells=[
+            v4.new_code_cell("region = 'eu'", metadata={"tags": ["parameters"]}),
+            v4.new_code_cell("print(f'report for {region}: 42 orders')"),
+        ],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+    )
+    nbformat.write(nb, report)
+    with Scheduler(os.environ["NBSCHED_DB_URL"], timezone="UTC") as s:
+        job = s.add_job(str(report), "every weekday at 09:30", parameters={"region": "us"})
+        print(f"Added {job.name!r}: {job.trigger.describe()}, next run {job.next_run_time}")
+        run = s.run_job(job.name)
+        print(f"Ran it now: {run.status.value}; it printed: {run.output.strip()!r}")
+        print(f"The executed notebook (injected parameters, outputs): {run.output_path}")
+        s.remove_job(job.name)
 
 
 def main() -> int:
@@ -210,8 +238,10 @@ def main() -> int:
         os.environ["NBSCHED_DB_URL"] = f"sqlite:///{tmp / 'demo.db'}"
         os.environ["JUPYTER_RUNTIME_DIR"] = str(tmp / "runtime")
         print(f"nbsched demo (store: {os.environ['NBSCHED_DB_URL']})")
+        os.environ["NBSCHED_OUTPUT_DIR"] = str(tmp / "executed")
         quickstart(tmp)
         live(tmp)
+        notebook_job(tmp)
     print(f"{BAR}\nDone in {time.monotonic() - started:.1f} s. `make lab` opens JupyterLab with "
           "nbsched installed.")
     return 0

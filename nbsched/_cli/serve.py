@@ -43,6 +43,7 @@ from ..display import fmt_duration
 from ..errors import NbschedError, StoreError
 from ..events import Event, RunFinished, RunStarted, SchedulerFault, SchedulerRecovered
 from ..jobs import RunStatus
+from ..kernel.config import ENV_DASK_ADDRESS, NbschedConfig
 from ..scheduler import Scheduler
 from ..stores.sqlalchemy import SQLAlchemyJobStore
 from .common import EXIT_FAILURE, EXIT_OK, CliError, store_url
@@ -51,9 +52,6 @@ __all__ = ["command", "ENV_DASK_ADDRESS", "GIVE_UP_AFTER", "SHUTDOWN_BUDGET", "E
 
 log = logging.getLogger("nbsched.serve")
 
-#: the environment variable naming a Dask scheduler (``tcp://host:8786``): jobs with
-#: ``executor="dask"`` then run on its workers
-ENV_DASK_ADDRESS = "NBSCHED_DASK_ADDRESS"
 #: default of ``--give-up-after``: seconds the store may fail in a row before we exit
 GIVE_UP_AFTER = 300.0
 #: seconds the scheduler gets to cancel its runs and write their records at shutdown
@@ -144,22 +142,15 @@ def _serve(
 
 
 def _executors() -> dict[str, Executor]:
-    """The executors to add to the default ones: ``"dask"`` when :data:`ENV_DASK_ADDRESS`
-    names a Dask scheduler, as in kernels.
+    """The executors the kernels' settings add (the notebook executor; ``"dask"`` when
+    :data:`ENV_DASK_ADDRESS` names a Dask scheduler), as in kernels and the server.
 
     :raises CliError: the address is set but the Dask executor cannot be loaded
     """
-    address = os.environ.get(ENV_DASK_ADDRESS, "").strip()
-    if not address:
-        return {}
-    try:  # (distributed is an extra: imported only when asked for)
-        from ..executors.dask import DaskJobExecutor
-    except ImportError as exc:
-        raise CliError(
-            f"${ENV_DASK_ADDRESS} is set but the Dask executor cannot be loaded ({exc}); "
-            "install nbsched[dask]"
-        ) from exc
-    return {"dask": DaskJobExecutor(address)}
+    try:
+        return NbschedConfig().executors()
+    except NbschedError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def _handle_signals(handler: Callable[[int, FrameType | None], None]) -> dict[int, Any]:

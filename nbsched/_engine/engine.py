@@ -419,7 +419,12 @@ class Engine:
     def status(self) -> dict[str, Any]:
         faults = self.faults.snapshot()
         loop = self.loop
-        abandoned = sum(e.abandoned() for e in list(self._executors.values()))
+        executors = list(self._executors.items())
+        abandoned = sum(e.abandoned() for _, e in executors)
+        for name, executor in executors:  # (a Dask cluster that went away, ...)
+            fault = executor.fault()
+            if fault:
+                faults[f"executor {name}"] = fault
         with loop.cond:
             entries = loop.entries
             pending = [e.next_ts for e in entries.values() if e.next_ts is not None]

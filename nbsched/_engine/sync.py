@@ -186,9 +186,14 @@ class StoreSync:
             self._behind_since = now
         # We wrote jobs since the last look, or the marker does not show all of our writes
         # yet (one is being committed, or a store cached the marker briefly): the counts
-        # cannot tell. Look again next time rather than reload for nothing; once our writes
-        # pause, they agree or show that another process wrote.
-        return not ((recent or changes < own) and now - self._behind_since < BEHIND_FOR)
+        # cannot tell. Look again soon rather than reload for nothing; once our writes
+        # pause, they agree or show that another process wrote. Soon, not at the next
+        # regular look: on a watched store that is minutes away, and the other process's
+        # write that made the counts unclear has already been reported.
+        unclear = (recent or changes < own) and now - self._behind_since < BEHIND_FOR
+        if unclear:
+            self.next_watch = min(self.next_watch, now + WATCH_INTERVAL)
+        return not unclear
 
     # ------------------------------------------------------------------ applying
 

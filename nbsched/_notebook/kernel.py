@@ -7,7 +7,7 @@ and everything it started. Two things are added:
 * ``PR_SET_PDEATHSIG`` (Linux): the kernel gets SIGKILL as soon as the thread that started
   it ends -- the run's own thread, which outlives the run -- and so when our process dies,
   however it dies (SIGKILL included), with no Python code of ours running;
-* the reaper (``nbsched.executors.Reaper``, the process executor's): a tiny process in a
+* the reaper (``nbsched.executors.reaper``, the one the process executor uses too): a tiny process in a
   session of its own that kills every registered group once our process is gone. It covers
   what PDEATHSIG does not: the kernel's own children (a ``sleep 600`` a cell started).
 
@@ -25,7 +25,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from ..executors import Reaper
+from ..executors.reaper import Reaper
 
 __all__ = ["kill_group", "pdeathsig_preexec", "register", "unregister"]
 

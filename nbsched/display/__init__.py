@@ -3,11 +3,12 @@
 ``views``: the objects ``%schedule`` returns (:class:`JobTable`, :class:`JobDetail`,
 :class:`RunLog`, :class:`StatusView`, :class:`HelpText`), each with an HTML and a plain-text
 form; ``tables``: the plain-text and HTML table layout they share; ``format``: times,
-durations and tracebacks as short text. Only public core modules are imported here.
+durations and tracebacks as short text; ``changes``: what an update of a job changed. Only public core modules are imported here.
 """
 
 from __future__ import annotations
 
+from .changes import job_changes as job_changes
 from .format import fmt_abs as fmt_abs
 from .format import fmt_duration as fmt_duration
 from .format import fmt_relative as fmt_relative
@@ -32,4 +33,5 @@ __all__ = [
     "fmt_duration",
     "fmt_abs",
     "tidy_error",
+    "job_changes",
 ]

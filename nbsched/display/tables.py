@@ -10,6 +10,8 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+from wcwidth import wcswidth, wcwidth
+
 __all__ = [
     "Displayable",
     "LEFT",
@@ -19,6 +21,7 @@ __all__ = [
     "kv_html",
     "kv_text",
     "text_table",
+    "width",
 ]
 
 LEFT = ' style="text-align:left;vertical-align:top"'
@@ -33,19 +36,37 @@ def escape(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: 2 for each emoji or CJK character, 0 for
+    combining marks (``len`` counts characters, which misaligns them)."""
+    w = wcswidth(text)
+    return w if w >= 0 else sum(max(0, wcwidth(c)) for c in text)  # -1: control characters
+
+
+def _fit(text: str, w: int) -> str:
+    """``text`` cut to ``w`` columns (ending in "…" when cut) and padded to ``w``."""
+    if width(text) > w:
+        out, used = [], 0
+        for ch in text:
+            cw = max(0, wcwidth(ch))
+            if used + cw > w - 1:
+                break
+            out.append(ch)
+            used += cw
+        text = "".join(out) + "…"
+    return text + " " * (w - width(text))
+
+
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Columns aligned with spaces under a header and a rule of dashes."""
-    widths = [len(h) for h in headers]
+    widths = [width(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
+            widths[i] = max(widths[i], width(cell))
     widths = [min(w, MAX_WIDTH) for w in widths]
 
     def line(cells: Sequence[str]) -> str:
-        out = []
-        for cell, w in zip(cells, widths, strict=True):
-            cell = cell if len(cell) <= w else cell[: w - 1] + "…"
-            out.append(cell.ljust(w))
+        out = [_fit(cell, w) for cell, w in zip(cells, widths, strict=True)]
         return "  ".join(out).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
@@ -67,12 +88,12 @@ def kv_html(pairs: Sequence[tuple[str, str]]) -> str:
 
 def kv_text(pairs: Sequence[tuple[str, str]]) -> str:
     """Keys in a column, values after them; a value's further lines are indented under it."""
-    width = max((len(k) for k, _ in pairs), default=0)
+    keys = max((width(k) for k, _ in pairs), default=0)
     out = []
     for k, v in pairs:
         lines = v.splitlines() or [""]
-        out.append(f"{k.ljust(width)}  {lines[0]}")
-        out.extend(" " * (width + 2) + ln for ln in lines[1:])
+        out.append(f"{_fit(k, keys)}  {lines[0]}")
+        out.extend(" " * (keys + 2) + ln for ln in lines[1:])
     return "\n".join(out)
 
 

@@ -51,10 +51,23 @@ def _when(ts: float | None, now: float, tz: tzinfo | None) -> tuple[str, str]:
     return fmt_relative(ts, now), fmt_abs(ts, tz)
 
 
-def _status_text(run: Run | None) -> str:
+def _status_text(run: Run | None, now: float | None = None) -> str:
+    """``"✓ succeeded"``; a run in flight also says since when (with ``now``): a run whose
+    kernel died stays ``running`` in the store until a kernel of its notebook loads again."""
     if run is None:
         return ""
-    return f"{_STATUS_MARK.get(run.status, '')} {run.status.value}".strip()
+    text = f"{_STATUS_MARK.get(run.status, '')} {run.status.value}".strip()
+    if run.status is RunStatus.running and now is not None and run.started_ts is not None:
+        text += f" (since {fmt_relative(run.started_ts, now)})"
+    return text
+
+
+def _zone(job: Job, default: tzinfo | None) -> tzinfo | None:
+    """The zone to show a job's times in: its schedule's, else ``default``."""
+    try:
+        return job.trigger.timezone or default
+    except Exception:  # a broken trigger
+        return default
 
 
 def _schedule(job: Job) -> str:
@@ -130,14 +143,14 @@ class JobTable(Displayable):
         for job in self.jobs:
             last = self.last_runs.get(job.name)
             nxt = None if (job.paused or job.unbound) else _ts(job.next_run_time)
-            rel, at = _when(nxt, self.now, self.tz)
+            rel, at = _when(nxt, self.now, _zone(job, self.tz))
             rows.append(
                 JobRow(
                     name=job.name,
                     schedule=_schedule(job),
                     next_in=rel,
                     next_at=at,
-                    last_status=_status_text(last),
+                    last_status=_status_text(last, self.now),
                     last_duration=fmt_duration(last.duration) if last else "",
                     state=_state(job),
                     kind=job.kind,
@@ -151,7 +164,12 @@ class JobTable(Displayable):
         return h + ["notebook"] if self.show_owner else h
 
     def _footer(self) -> str:
-        return f"… and {self.more} more (raise ScheduleMagics.table_limit)" if self.more else ""
+        if not self.more:
+            return ""
+        return (
+            f"… {self.more} more not shown: narrow the list (%schedule list PATTERN, --state "
+            "STATE) or raise the limit (%config ScheduleMagics.table_limit = 200)"
+        )
 
     def _text(self) -> str:
         if not self.rows:
@@ -216,7 +234,7 @@ class JobDetail(Displayable):
     def _pairs(self) -> list[tuple[str, str]]:
         job = self.job
         nxt = None if (job.paused or job.unbound) else _ts(job.next_run_time)
-        rel, at = _when(nxt, self.now, self.tz)
+        rel, at = _when(nxt, self.now, _zone(job, self.tz))
         options = []
         if job.timeout is not None:
             options.append(f"timeout {fmt_duration(job.timeout)}")

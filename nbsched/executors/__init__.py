@@ -5,8 +5,11 @@
   outlive this one; imported lazily because it pulls in multiprocessing.
 * ``NotebookJobExecutor`` (``nbsched.executors.notebook``) -- whole notebooks, each in a
   kernel of its own (nbclient, imported lazily).
-* ``Reaper`` -- the process that kills registered process groups once this process is gone
-  (the process executor's workers, notebook kernels).
+* ``DaskJobExecutor`` (``nbsched.executors.dask``) -- a Dask cluster's workers.
+
+:mod:`~nbsched.executors.reaper` is the process that kills registered process groups once this
+process is gone, however it died: the process executor's workers, notebook kernels, and the
+runs of a Dask worker.
 """
 
 from __future__ import annotations
@@ -16,11 +19,10 @@ from typing import TYPE_CHECKING, Any
 from .thread import ThreadJobExecutor
 
 if TYPE_CHECKING:
-    from ._reaper import Reaper
     from .notebook import NotebookJobExecutor
     from .process import ProcessJobExecutor
 
-__all__ = ["ThreadJobExecutor", "ProcessJobExecutor", "NotebookJobExecutor", "Reaper"]
+__all__ = ["ThreadJobExecutor", "ProcessJobExecutor", "NotebookJobExecutor"]
 
 
 def __getattr__(name: str) -> Any:
@@ -32,8 +34,4 @@ def __getattr__(name: str) -> Any:
         from .notebook import NotebookJobExecutor
 
         return NotebookJobExecutor
-    if name == "Reaper":
-        from ._reaper import Reaper
-
-        return Reaper
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

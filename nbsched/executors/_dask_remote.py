@@ -9,7 +9,7 @@ is free again at once. Dask workers are daemonic ``multiprocessing`` processes, 
 start ``multiprocessing`` children; a plain ``subprocess`` is allowed.
 
 The guarantees match the process executor's: the child gets ``PR_SET_PDEATHSIG`` (Linux), and
-its group is registered with a :class:`~nbsched.executors._reaper.Reaper` of the worker, so
+its group is registered with a :class:`~nbsched.executors.reaper.Reaper` of the worker, so
 nothing a run starts outlives the worker however it dies. Whatever the body left running in
 its group when it returns is killed with the group: a run's processes end with the run.
 
@@ -33,7 +33,7 @@ import time
 import traceback
 from typing import Any
 
-from ._reaper import Reaper
+from .reaper import Reaper
 
 __all__ = ["STARTED_TOPIC", "run_task", "cancel_on_worker"]
 

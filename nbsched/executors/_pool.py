@@ -37,7 +37,7 @@ from typing import Any
 from ..abc import Clock, FinishCallback, RunRequest, StartCallback
 from ..jobs import RunStatus
 from . import _worker
-from ._reaper import Reaper
+from .reaper import Reaper
 
 __all__ = ["Pool", "Worker", "Report", "IDLE", "BUSY", "DOOMED", "kill_group", "one_line"]
 

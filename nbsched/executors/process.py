@@ -20,7 +20,7 @@ The parts, one module each:
   SIGTERM at its default, sets ``PR_SET_PDEATHSIG=SIGKILL``, and exits when its pipe reaches
   EOF, i.e. when the kernel is gone. Its fds 1 and 2 are a per-worker unlinked file: all of
   a job's output, C and grandchildren's included, in order, and none in the notebook;
-* ``_reaper``: a tiny process in its own session that kills every registered worker group
+* ``reaper``: a tiny process in its own session that kills every registered worker group
   once its pipe from us reaches EOF -- however we died, SIGKILL included.
 
 **Exit.** :meth:`~ProcessJobExecutor.start` registers :meth:`~ProcessJobExecutor.shutdown`

@@ -21,19 +21,29 @@ from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Integer, TraitError, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
-from ..errors import NbschedError
+from ..errors import InvalidArgumentError, NbschedError
 from ..triggers.zones import check_zone
 
 if TYPE_CHECKING:
+    from ..abc import Executor
     from ..jobs import Job
     from ..scheduler import Scheduler
 
-__all__ = ["NbschedConfig", "MEMORY_URL", "ENV_DB_URL", "ENV_OUTPUT_DIR", "resolve_db_url"]
+__all__ = [
+    "NbschedConfig",
+    "MEMORY_URL",
+    "ENV_DB_URL",
+    "ENV_OUTPUT_DIR",
+    "ENV_DASK_ADDRESS",
+    "resolve_db_url",
+]
 
 #: the environment variable that overrides :attr:`NbschedConfig.db_url`
 ENV_DB_URL = "NBSCHED_DB_URL"
 #: the environment variable that overrides :attr:`NbschedConfig.output_dir`
 ENV_OUTPUT_DIR = "NBSCHED_OUTPUT_DIR"
+#: the environment variable that overrides :attr:`NbschedConfig.dask_address`
+ENV_DASK_ADDRESS = "NBSCHED_DASK_ADDRESS"
 #: ``db_url`` value meaning "keep jobs in memory only" (nothing survives the kernel)
 MEMORY_URL = "memory:"
 
@@ -109,6 +119,15 @@ class NbschedConfig(LoggingConfigurable):
         ),
     ).tag(config=True)
 
+    dask_address = Unicode(
+        "",
+        help=(
+            "A Dask scheduler's address (tcp://host:8786): jobs with executor='dask' then run "
+            "on that cluster's workers. Empty (the default): no 'dask' executor. The "
+            f"environment variable {ENV_DASK_ADDRESS} overrides this setting."
+        ),
+    ).tag(config=True)
+
     @default("output_dir")
     def _output_dir_default(self) -> str:
         return str(Path(jupyter_data_dir()) / "nbsched" / "runs")
@@ -157,29 +176,51 @@ class NbschedConfig(LoggingConfigurable):
         value = os.environ.get(ENV_OUTPUT_DIR, "").strip() or self.output_dir.strip()
         return Path(value or self._output_dir_default()).expanduser()
 
+    def effective_dask_address(self) -> str:
+        """``$NBSCHED_DASK_ADDRESS``, else :attr:`dask_address` (``""``: none)."""
+        return os.environ.get(ENV_DASK_ADDRESS, "").strip() or self.dask_address.strip()
+
+    def executors(self) -> dict[str, Executor]:
+        """The executors these settings add to the scheduler's own: the notebook executor
+        writing to :meth:`effective_output_dir`, and ``"dask"`` when a cluster is named.
+
+        :raises InvalidArgumentError: a cluster is named but distributed is not installed
+        """
+        from ..executors.notebook import NotebookJobExecutor
+
+        found: dict[str, Executor] = {
+            "notebook": NotebookJobExecutor(self.max_workers, output_dir=self.effective_output_dir())
+        }
+        address = self.effective_dask_address()
+        if address:
+            try:  # (distributed is an extra: imported only when a cluster is named)
+                from ..executors.dask import DaskJobExecutor
+            except ImportError as exc:
+                raise InvalidArgumentError(
+                    f"A Dask cluster is named ({address}) but the Dask executor cannot be "
+                    f"loaded ({exc}); install nbsched[dask]"
+                ) from None
+            found["dask"] = DaskJobExecutor(address)
+        return found
+
     def build_scheduler(
         self,
         *,
-        owner: str,
+        owner: str | None,
         resolver: Callable[[Job], Callable[..., Any] | None] | None = None,
         **overrides: Any,
     ) -> Scheduler:
         """Turn the traits into a (not yet started) :class:`~nbsched.Scheduler`: the only place
         where settings become core objects.
 
-        :param owner: the notebook the scheduler's jobs belong to
+        :param owner: the notebook the scheduler's jobs belong to (``None``: the jobs of no
+            notebook, as the server extension and ``nbsched serve`` run them)
         :param resolver: binds notebook functions and cell jobs (see ``nbsched.kernel``)
         :param overrides: extra keyword arguments for ``Scheduler`` (tests pass ``clock=``)
         """
-        from ..executors.notebook import NotebookJobExecutor
         from ..scheduler import Scheduler
 
-        executors = {
-            "notebook": NotebookJobExecutor(
-                self.max_workers, output_dir=self.effective_output_dir()
-            ),
-            **overrides.pop("executors", {}),
-        }
+        executors = {**self.executors(), **overrides.pop("executors", {})}
         return Scheduler(
             self.effective_db_url(),
             timezone=self.timezone or None,

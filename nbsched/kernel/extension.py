@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
+from IPython.display import display
 
+from ..display import HelpText
 from ..errors import NbschedError
 from . import hooks, output, state
 from .cells import CellResolver
@@ -34,19 +36,17 @@ from .magics import ScheduleMagics
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-__all__ = ["load", "unload", "detect_owner"]
+__all__ = ["load", "unload", "detect_owner", "notebook_path", "unknown_notebook_notice"]
 
 log = logging.getLogger("nbsched")
 
 
-def detect_owner(shell: InteractiveShell) -> str:
-    """The notebook this kernel runs, as the front-end names it.
+def notebook_path(shell: InteractiveShell) -> str | None:
+    """The notebook this kernel runs, as the front end names it; ``None`` when it says not.
 
     In order: ``__session__`` (ipykernel copies ``JPY_SESSION_NAME``, which jupyter_server
-    sets to the notebook's path, into the namespace), ``JPY_SESSION_NAME`` itself, VS Code's
-    ``__vsc_ipynb_file__``, then ``kernel-<id>`` from the kernel's connection file (stable
-    across restarts of the same kernel, which keep their connection file), and, outside a
-    kernel, ``ipython-<pid>``. ``NbschedConfig.owner`` overrides all of this.
+    sets to the notebook's path, into the namespace), ``JPY_SESSION_NAME`` itself, then VS
+    Code's ``__vsc_ipynb_file__``.
     """
     candidates = [
         shell.user_ns.get("__session__"),
@@ -57,6 +57,17 @@ def detect_owner(shell: InteractiveShell) -> str:
         if isinstance(value, str) and value.strip():
             value = value.strip()
             return os.path.normpath(value) if os.path.isabs(value) else value
+    return None
+
+
+def detect_owner(shell: InteractiveShell) -> str:
+    """The notebook this kernel runs (:func:`notebook_path`), else ``kernel-<id>`` from the
+    kernel's connection file, and, outside a kernel, ``ipython-<pid>``: names that last only
+    as long as this kernel. ``NbschedConfig.owner`` overrides all of this.
+    """
+    path = notebook_path(shell)
+    if path is not None:
+        return path
     kernel = getattr(shell, "kernel", None)
     if kernel is not None:
         try:
@@ -72,6 +83,15 @@ def detect_owner(shell: InteractiveShell) -> str:
         if ident:
             return f"kernel-{ident}"
     return f"ipython-{os.getpid()}"
+
+
+def unknown_notebook_notice(owner: str) -> str:
+    """What a kernel says once at load when the front end does not name its notebook."""
+    return (
+        f"nbsched: the front end does not say which notebook this is, so jobs made here belong "
+        f"to this kernel only ({owner}) and a new kernel will not run them; to keep them, run "
+        '%config NbschedConfig.owner = "name" then %reload_ext nbsched'
+    )
 
 
 def load(shell: InteractiveShell, **overrides: Any) -> None:
@@ -92,7 +112,11 @@ def load(shell: InteractiveShell, **overrides: Any) -> None:
             unload(previous.shell)  # a different shell (only happens in tests)
 
         config = NbschedConfig(parent=shell)
-        owner = config.owner.strip() or detect_owner(shell)
+        owner = config.owner.strip()
+        if not owner:
+            owner = detect_owner(shell)
+            if notebook_path(shell) is None:
+                display(HelpText(unknown_notebook_notice(owner)))  # type: ignore[no-untyped-call]
         resolver = CellResolver(shell)
         try:
             scheduler = config.build_scheduler(owner=owner, resolver=resolver, **overrides)

@@ -73,8 +73,11 @@ def install_cell_hooks(state: Loaded) -> None:
 
     def pre_run_cell(info: ExecutionInfo) -> None:
         state.cell_id = getattr(info, "cell_id", None) or None
+        state.cell_source = getattr(info, "raw_cell", None) or ""
+        state.cell_calls = 0
 
     def post_run_cell(result: object) -> None:
+        state.cell_source = ""
         if state.stopped:
             return
         try:

@@ -31,11 +31,13 @@ from ..triggers.zones import check_zone, zone_name
 
 __all__ = [
     "HELP",
+    "STATES",
     "VERBS",
     "build_parsers",
     "build_trigger",
     "job_name",
     "job_options",
+    "join_dash_values",
     "parse_count",
     "parse_params",
 ]
@@ -68,6 +70,7 @@ def _add_when_options(p: _Parser) -> None:
     p.add_argument(
         "phrase",
         nargs="*",
+        default=[],  # optional: without a default argparse calls a "*" positional required
         metavar="PHRASE",
         help='the schedule in words, quoted: "every weekday at 09:30", "every 5 minutes"',
     )
@@ -93,6 +96,11 @@ def _add_when_options(p: _Parser) -> None:
     p.add_argument("--paused", action="store_true", help="add it paused (resume it later)")
     p.add_argument("--retries", metavar="N", help="retry a failed run N times (default 0)")
     p.add_argument("--retry-delay", metavar="SECONDS", help="wait between retries (default 0)")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a job of the same name that another cell made",
+    )
 
 
 def build_parsers() -> dict[str, _Parser]:
@@ -129,7 +137,14 @@ def build_parsers() -> dict[str, _Parser]:
     parsers["%%schedule"] = cell
 
     lst = verb("list", "The jobs of this notebook.")
+    lst.add_argument(
+        "pattern", metavar="PATTERN", nargs="?", help="only names matching this glob: 'etl*'"
+    )
     lst.add_argument("-a", "--all", action="store_true", help="every notebook's jobs")
+    lst.add_argument(
+        "--state", choices=STATES, help="only jobs in this state (running: a run in flight)"
+    )
+    lst.add_argument("--name", metavar="PATTERN", help="only names matching this glob")
     for name, what in (
         ("show", "Everything about one job, with its latest runs."),
         ("pause", "Stop firing a job (it keeps its schedule)."),
@@ -139,6 +154,9 @@ def build_parsers() -> dict[str, _Parser]:
         ("cancel", "Stop the run of a job that is in flight."),
     ):
         verb(name, what).add_argument("name", metavar="NAME", help="the job's name")
+    verb("adopt", "Make another notebook's job this notebook's (after a rename).").add_argument(
+        "name", metavar="NAME", help="the job's name"
+    )
     logs = verb("logs", "What the latest runs printed (all jobs of this notebook if no NAME).")
     logs.add_argument("name", metavar="NAME", nargs="?", help="the job's name")
     logs.add_argument("-n", "--limit", metavar="N", default="5", help="how many runs (default 5)")
@@ -150,7 +168,10 @@ def build_parsers() -> dict[str, _Parser]:
     return parsers
 
 
-VERBS = "add list show pause resume remove run logs cancel status panel start help".split()
+VERBS = "add list show pause resume remove adopt run logs cancel status panel start help".split()
+
+#: what ``%schedule list --state`` filters on
+STATES = ("active", "paused", "unbound", "failing", "running", "finished")
 
 HELP = """\
 %schedule -- run code on a schedule, in the background, from this notebook
@@ -186,11 +207,15 @@ Options:
     --no-coalesce         after falling behind, run once per missed time (default: once)
     --retries N           try a failed run again N times; --retry-delay SECONDS between
     --paused              add it paused; %schedule resume NAME starts it
+    --replace             replace a job of that name that another cell made
     -p KEY=VALUE          keyword argument of the function, or parameter of the notebook
                           (VALUE is read as a Python literal when it is one: 3, 0.5, True)
 
 Manage jobs:
-    %schedule list [--all]     this notebook's jobs (--all: every notebook's)
+    %schedule list [PATTERN] [--all] [--state S]
+                               this notebook's jobs (--all: every notebook's); PATTERN: a
+                               glob on names; S: active, paused, unbound, failing,
+                               running or finished
     %schedule show NAME        everything about a job, with its latest runs
     %schedule pause NAME       stop firing it      %schedule resume NAME   fire it again
     %schedule run NAME         run it now and show the run
@@ -198,6 +223,7 @@ Manage jobs:
                                what the latest runs printed
     %schedule cancel NAME      stop its run in flight
     %schedule remove NAME      delete it and its history
+    %schedule adopt NAME       make another notebook's job this one's (a renamed notebook)
     %schedule status           scheduler state, store, notebook
     %schedule panel            the job panel
     %schedule help COMMAND     options of one command (also: %schedule COMMAND --help)
@@ -205,11 +231,14 @@ Manage jobs:
 Jobs belong to this notebook and persist in the store (NbschedConfig.db_url or
 $NBSCHED_DB_URL). After a kernel restart, %load_ext nbsched restores them: cell jobs run at
 once; a function job shows as "unbound" until the cell that defines the function runs again.
+Any kernel can show, pause, resume or remove another notebook's job; only a kernel of its
+notebook runs it. A line may end with a # comment.
 What a job prints goes to its run (see %schedule logs), never into the cell that is running.
 """
 
 
 # -- value parsing ----------------------------------------------------------------------------
+
 
 def _seconds(text: str, option: str) -> float:
     """``"30"``, ``"2.5"``, ``"30s"``, ``"2 mins"``, ``"1h30m"`` -> seconds (≥ 0), in the
@@ -290,7 +319,7 @@ def job_name(args: argparse.Namespace) -> str | None:
 
     :raises UsageError: not a usable job name
     """
-    return _check_name(args.name) if args.name else None
+    return None if args.name is None else _check_name(args.name)
 
 
 def job_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -347,6 +376,10 @@ def build_trigger(args: argparse.Namespace, default_tz: tzinfo | str | None) -> 
             f'or a quoted phrase like "every weekday at 09:30"{got}'
         )
     flag, value = given[0]
+    if flag == "--every" and value.strip().startswith("-"):
+        raise UsageError(
+            f"--every: {value.strip()!r} is negative; give the time between runs, e.g. 5s, 10m"
+        )
     tz = _zone(args.tz) if args.tz else (default_tz or None)
     text = value.strip()
     if flag in _PREFIX:
@@ -364,3 +397,24 @@ def build_trigger(args: argparse.Namespace, default_tz: tzinfo | str | None) -> 
             f"({trigger.describe()}), not a {expected} one"
         )
     return trigger
+
+
+def join_dash_values(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``--every -5s`` as ``--every=-5s``: argparse reads a value that starts with ``-`` as
+    an option and says only "expected one argument"; joined, the value reaches the check
+    that can say what is wrong with it."""
+    options = parser._option_string_actions
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        action = options.get(token)
+        takes_value = action is not None and action.nargs is None and action.const is None
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if takes_value and nxt is not None and nxt.startswith("-") and nxt not in options:
+            out.append(f"{token}={nxt}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out

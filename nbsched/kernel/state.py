@@ -51,6 +51,11 @@ class Loaded:
     resolver: CellResolver
     #: the ``cellId`` of the cell being run (from ``pre_run_cell``), for ``%%schedule``
     cell_id: str | None = None
+    #: the source of the cell being run, and how many ``%schedule`` lines of it have run
+    cell_source: str = ""
+    cell_calls: int = 0
+    #: job name -> the cell id of the cell that made it (to refuse silent replacements)
+    made_by: dict[str, str] = field(default_factory=dict)
     #: what to call, newest first, to take everything down again
     undo: list[Callable[[], None]] = field(default_factory=list)
     stopped: bool = False

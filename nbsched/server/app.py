@@ -46,12 +46,9 @@ class NbschedServer(ExtensionApp):
         """Build and start the scheduler (the server's root directory holds the notebooks)."""
         assert self.serverapp is not None
         config = NbschedConfig(parent=self.serverapp)
-        self.scheduler = Scheduler(
-            config.effective_db_url(),
-            timezone=config.timezone or None,
-            max_workers=config.max_workers,
-            retention=config.retention,
-        )
+        # owner None: the jobs of no notebook (notebook jobs, module:function jobs made
+        # outside a kernel); the same settings, executors included, as kernels
+        self.scheduler = config.build_scheduler(owner=None)
         self.scheduler.start()
         root = self.serverapp.root_dir
         self.service = SchedulerService(self.scheduler, root)

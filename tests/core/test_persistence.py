@@ -147,6 +147,18 @@ def _looks(s: Scheduler, clock: FakeClock, n: int) -> None:
         wait_for(lambda: s._engine.sync.next_watch > clock.time(), 10, "a look at the store")
 
 
+def _seen_within(s: Scheduler, clock: FakeClock, what: str, pred: Any, fake_s: float) -> None:
+    """``pred()`` holds after at most ``fake_s`` seconds of fake time, passed in steps of
+    WATCH_MIN_GAP, each step waited out (really) until the looks it made due have ended."""
+    step = sync_module.WATCH_MIN_GAP
+    for _ in range(round(fake_s / step)):
+        clock.advance(step)
+        wait_for(lambda: s._engine.sync.next_watch > clock.time(), 10, "a look at the store")
+        if pred():
+            return
+    raise AssertionError(f"not seen within {fake_s} s of fake time: {what}")
+
+
 def test_a_scheduler_does_not_reload_the_jobs_it_wrote_itself(db_url: str, clock: FakeClock) -> None:
     s = Scheduler(db_url, clock=clock, timezone="UTC")
     s.start()
@@ -282,8 +294,34 @@ def test_a_write_by_another_process_is_noticed_without_polling(
             10,
             "the store to report the write",
         )
-        clock.advance(sync_module.WATCH_MIN_GAP)
-        wait_for(lambda: s.get_job("j").paused, 10, "the pause made by another process")
+        _seen_within(
+            s, clock, "the pause made by another process", lambda: s.get_job("j").paused,
+            sync_module.WATCH_INTERVAL,
+        )
+    finally:
+        s.shutdown()
+        other.close()
+
+
+def test_another_process_writing_right_after_us_is_seen_soon(
+    db_url: str, clock: FakeClock
+) -> None:
+    # Our write and another process's come before we look: the counts cannot tell them apart
+    # (one of them is ours), so that look reloads nothing; the next comes a second later,
+    # not at the watched store's regular look minutes away.
+    s = Scheduler(db_url, clock=clock, timezone="UTC")
+    other = SQLAlchemyJobStore(db_url)
+    s.start()
+    try:
+        _looks(s, clock, 1)
+        s.add_job(record_call, "every 1h", name="j")
+        job = other.get_job("j")
+        assert job is not None
+        other.update_job(replace(job, paused=True, next_run_time=None))
+        _seen_within(
+            s, clock, "the pause made right after our add", lambda: s.get_job("j").paused,
+            2 * sync_module.WATCH_INTERVAL,
+        )
     finally:
         s.shutdown()
         other.close()

@@ -320,3 +320,11 @@ def test_a_new_interval_job_first_fires_one_interval_later() -> None:
         s = Scheduler(clock=clock, timezone="UTC")  # not started: add_job only computes
         job = s.add_job(record_call, "every 10s", name="x")
         assert job.next_run_time.timestamp() - clock.time() == pytest.approx(10, abs=1e-5)
+
+
+@pytest.mark.parametrize("url", [None, "memory:", "memory://"])
+def test_memory_store_urls(url: str | None) -> None:
+    from nbsched.stores import MemoryJobStore
+
+    s = Scheduler(url, timezone="UTC")
+    assert isinstance(s.store, MemoryJobStore)

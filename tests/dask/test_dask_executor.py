@@ -211,6 +211,8 @@ def test_losing_the_cluster_is_a_fault_not_a_zombie(
         assert result[0].status is RunStatus.crashed
         assert "Lost the Dask scheduler" in (result[0].error or "")
         assert executor.fault() is not None
+        status = s.status()  # a lost cluster is a fault like a lost store: shown, not hidden
+        assert not status["healthy"] and "Lost the Dask scheduler" in (status["error"] or "")
 
         # a run while the cluster is down is recorded with the reason, not queued silently
         s.add_job(lambda: None, "every 1h", name="while-down", executor="dask")
@@ -230,6 +232,7 @@ def test_an_unreachable_address_is_retried_and_shown(tmp_path: Path) -> None:
     try:
         wait_for(lambda: executor.fault() is not None, 30, "the fault to be known")
         assert "Cannot reach the Dask scheduler" in (executor.fault() or "")
+        assert not s.status()["healthy"]
     finally:
         began = time.monotonic()
         s.shutdown()

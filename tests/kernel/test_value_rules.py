@@ -94,3 +94,19 @@ def test_every_and_timeout_read_the_same_durations(ext: TestingShell) -> None:
     job = kernel.current().get_job("t")
     assert job.timeout == 120 and job.misfire_grace_time == 60
     assert job.trigger.describe() == "Every 2 minutes"
+
+
+def test_a_named_dask_cluster_adds_the_dask_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbsched.executors.dask import DaskJobExecutor
+    from nbsched.executors.notebook import NotebookJobExecutor
+
+    monkeypatch.delenv("NBSCHED_DASK_ADDRESS", raising=False)
+    assert set(NbschedConfig().executors()) == {"notebook"}
+    found = NbschedConfig(dask_address="tcp://127.0.0.1:8786").executors()
+    assert isinstance(found["dask"], DaskJobExecutor)
+    assert isinstance(found["notebook"], NotebookJobExecutor)
+    monkeypatch.setenv("NBSCHED_DASK_ADDRESS", "tcp://127.0.0.2:8786")  # (never contacted)
+    config = NbschedConfig(dask_address="tcp://127.0.0.1:8786")
+    assert config.effective_dask_address() == "tcp://127.0.0.2:8786"  # the environment wins
+    sched = config.build_scheduler(owner=None)
+    assert isinstance(sched._engine.executor("dask"), DaskJobExecutor)
