@@ -1,8 +1,7 @@
 """Process pools side by side: nbsched's ProcessJobExecutor vs APScheduler 3's
 ProcessPoolExecutor (its default: a ``concurrent.futures`` pool with spawn workers).
 
-Four measurements, the method of ``shared/bench/anchors/procpool_latency_aps3.py`` and
-``procpool_shutdown_aps3.py``:
+Four measurements, each made the same way for both libraries:
 
 (a) **warm lateness**: one interval job firing every ``--interval`` s for ``--samples`` runs
     on a warm pool; lateness = the time the body starts in the worker (``time.time()``, its
