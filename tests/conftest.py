@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from nbsched import Scheduler
 from nbsched.testing import FakeClock
 from tests.helpers.env import isolated_dirs
 from tests.helpers.kernels import Kernels
@@ -22,6 +23,17 @@ from tests.helpers.kernels import Kernels
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def sched(clock: FakeClock) -> Iterator[Scheduler]:
+    """A started in-memory scheduler driven by a fake clock, in UTC."""
+    s = Scheduler(clock=clock, timezone="UTC", max_workers=4)
+    s.start()
+    try:
+        yield s
+    finally:
+        s.shutdown()
 
 
 @pytest.fixture(autouse=True)

@@ -33,6 +33,7 @@ import time
 import traceback
 from typing import Any
 
+from .payload import unpack
 from .reaper import Reaper
 
 __all__ = ["STARTED_TOPIC", "run_task", "cancel_on_worker"]
@@ -194,17 +195,11 @@ def _child_setup() -> None:
 
 def _main(result_path: str) -> None:
     """The child: run the job read from stdin and write ``(ok, started, finished, error)``."""
-    import cloudpickle  # noqa: F401  (registers what cloudpickled payloads need)
-
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     started: float | None = None
     try:
-        func, target, args, kwargs = pickle.loads(sys.stdin.buffer.read())
-        if func is None:
-            from nbsched.targets import ref_to_callable
-
-            func = ref_to_callable(target)
+        func, args, kwargs = unpack(sys.stdin.buffer.read())
         started = time.time()
         func(*args, **kwargs)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt included: report them

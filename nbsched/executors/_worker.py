@@ -43,6 +43,8 @@ from typing import Any
 
 import cloudpickle  # noqa: F401  (imported here so that the forkserver preloads it)
 
+from .payload import unpack
+
 if sys.platform.startswith("linux"):
     import ctypes
 
@@ -192,11 +194,7 @@ def _run(msg: bytes, conn: Any, out_fd: int) -> None:
     os.ftruncate(out_fd, 0)
     pid = os.getpid()
     try:
-        func, target, args, kwargs = pickle.loads(msg)
-        if func is None:
-            from nbsched.targets import ref_to_callable
-
-            func = ref_to_callable(target)
+        func, args, kwargs = unpack(msg)
     except BaseException as exc:  # a bad payload fails this run only
         why = "Could not load the job in the worker process:\n" + _format(exc, skip=0)
         _report(conn, out_fd, False, None, time.time(), why)

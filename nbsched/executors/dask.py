@@ -19,7 +19,6 @@ cluster is back. Nothing here ever waits on the cluster without a bound.
 from __future__ import annotations
 
 import logging
-import pickle
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from ..abc import Clock, Executor, FinishCallback, RunRequest, StartCallback
 from ..errors import InvalidArgumentError, NotPicklableError, SchedulerNotRunningError
 from ..jobs import Job, RunStatus
 from ._dask_remote import STARTED_TOPIC, cancel_on_worker, run_task
+from .payload import pack
 
 __all__ = ["DaskJobExecutor"]
 
@@ -98,11 +98,7 @@ class DaskJobExecutor(Executor):
         if self._on_finished is None:
             raise SchedulerNotRunningError("DaskJobExecutor.submit() called before start()")
         try:
-            target = request.target if request.func is None else None
-            payload = cloudpickle.dumps(
-                (request.func, target, request.args, dict(request.kwargs)),
-                protocol=pickle.HIGHEST_PROTOCOL,
-            )
+            payload = pack(request)
         except Exception as exc:
             self._report(request, RunStatus.failed, f"Cannot send the job to Dask: {exc}")
             return

@@ -48,7 +48,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
-import pickle
 import signal
 import threading
 import time
@@ -64,6 +63,7 @@ from ..errors import InvalidArgumentError, NotPicklableError, SchedulerNotRunnin
 from ..jobs import Job, RunStatus
 from . import _mp, _pool_thread
 from ._pool import Pool, Report, Worker, kill_group, one_line
+from .payload import pack
 
 __all__ = ["ProcessJobExecutor"]
 
@@ -165,11 +165,7 @@ class ProcessJobExecutor(Executor):
         if pool is None:
             raise SchedulerNotRunningError("ProcessJobExecutor.submit() called before start()")
         try:
-            target = request.target if request.func is None else None
-            payload = cloudpickle.dumps(
-                (request.func, target, request.args, dict(request.kwargs)),
-                protocol=pickle.HIGHEST_PROTOCOL,
-            )
+            payload = pack(request)
         except Exception as exc:
             error = f"Cannot send the job to a worker process: {one_line(exc)}"
             pool.defer((request, RunStatus.failed, "", error, pool.now()))
