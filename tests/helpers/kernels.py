@@ -91,6 +91,11 @@ def kernel_manager(
     and the isolated environment to start it with (plus ``env``)."""
     full_env = kernel_env(root, notebook)
     full_env.update(env or {})
+    if kind == "ipk6":
+        # The ipykernel 6 venv finds nbsched through a .pth naming the tree that built it; a
+        # venv shared by several working trees (NBSCHED_IPK6_VENV) must still run this one.
+        path = full_env.get("PYTHONPATH")
+        full_env["PYTHONPATH"] = os.pathsep.join([str(ipk6_env.REPO), *([path] if path else [])])
     data_dir = Path(full_env["JUPYTER_DATA_DIR"])
     name = f"nbsched-{kind}"
     spec_dir = data_dir / "kernels" / name
