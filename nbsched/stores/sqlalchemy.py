@@ -63,6 +63,7 @@ from ..errors import (
     StoreError,
 )
 from ..jobs import Job, Run, RunStatus
+from ._claims import beat, claim_fires, of, release_case
 from ._common import check_limit, check_retention
 from ._direct import CoreTx, DirectPath, JobStatements, Tx
 from ._filewatch import MarkerCache, watch_files
@@ -84,6 +85,7 @@ from ._sqlsetup import (
     install_hooks,
     is_memory_sqlite,
     make_sqlite_dir,
+    upgrade_schema,
 )
 
 __all__ = ["SQLAlchemyJobStore", "Tables", "build_tables", "SCHEMA_VERSION"]
@@ -232,12 +234,17 @@ class SQLAlchemyJobStore(JobStore):
         self._next_run_stmt = (
             update(t.jobs)
             .where(t.jobs.c.name == bindparam("nrt_name"))
-            .values(next_run_time=bindparam("nrt_value"))
+            .values(
+                next_run_time=bindparam("nrt_value"), **release_case(t, bindparam("nrt_value"))
+            )
         )
         self._pg_next_run_stmt: TextClause | None = None
         if self._engine.dialect.name == "postgresql":
             self._pg_next_run_stmt = text(
-                f'UPDATE "{t.jobs.name}" AS j SET next_run_time = v.t '
+                f'UPDATE "{t.jobs.name}" AS j SET next_run_time = v.t, '
+                "claimed_by = CASE WHEN j.claimed_fire >= v.t THEN j.claimed_by END, "
+                "claimed_until = CASE WHEN j.claimed_fire >= v.t THEN j.claimed_until END, "
+                "claimed_fire = CASE WHEN j.claimed_fire >= v.t THEN j.claimed_fire END "
                 "FROM unnest(CAST(:names AS text[]), CAST(:times AS double precision[])) "
                 "AS v(n, t) WHERE j.name = v.n"
             )
@@ -327,6 +334,7 @@ class SQLAlchemyJobStore(JobStore):
                     check_schema(conn, self._t.meta, self.url)
                     self._metadata.create_all(conn, checkfirst=True)
                     init_meta(conn, self._t.meta)
+                    upgrade_schema(conn, self._t)
                     if conn.dialect.name == "postgresql":
                         install_notify(conn, self.table_prefix, self._t.meta.name, CHANGES_KEY)
             except BaseException:
@@ -451,6 +459,22 @@ class SQLAlchemyJobStore(JobStore):
                 params = [{"nrt_name": n, "nrt_value": ts} for n, ts in latest.items()]
                 conn.execute(self._next_run_stmt, params)
 
+    def claim_fires(
+        self, claims: Sequence[tuple[str, float]], owner_id: str, now: float, lease: float
+    ) -> dict[str, float | None]:
+        """Claim fire times in one write transaction (see ``_claims``)."""
+        if not claims:
+            return {}
+        with self._writing("claim_fires") as conn:
+            return claim_fires(
+                conn, self._t, claims, owner_id, now, lease, self._pg_next_run_stmt is not None
+            )
+
+    def beat(self, scheduler_id: str, now: float, lease: float) -> list[str]:
+        """Record this scheduler alive, and crash the runs of those gone (see ``_claims``)."""
+        with self._writing("beat") as conn:
+            return beat(conn, self._t, scheduler_id, now, lease)
+
     # -- runs -------------------------------------------------------------------------------
 
     def write_runs(self, runs: Sequence[Run]) -> None:
@@ -550,11 +574,13 @@ class SQLAlchemyJobStore(JobStore):
             found = {n: r for n, r in found.items() if n in wanted}
         return found
 
-    def finish_stale_runs(self, owner: Any, status: RunStatus, error: str, now: float) -> int:
+    def finish_stale_runs(
+        self, owner: Any, status: RunStatus, error: str, now: float, spare: Sequence[str] = ()
+    ) -> int:
         runs = self._t.runs
         stmt = (
             update(runs)
-            .where(runs.c.status == RunStatus.running.value)
+            .where(runs.c.status == RunStatus.running.value, *[~of(runs, p) for p in spare])
             .values(status=RunStatus(status).value, error=error, finished_ts=now)
         )
         if owner is not ALL_OWNERS:
