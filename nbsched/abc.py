@@ -199,6 +199,11 @@ class JobStore(ABC):
         beats (``is_shared`` false): the default records nothing and knows no one else."""
         return []
 
+    def forget(self, scheduler_id: str) -> None:  # noqa: B027
+        """Scheduler ``scheduler_id`` stops: release its claims (another scheduler takes
+        their fires at once instead of after the lease) and forget its beats. Optional: the
+        default, for stores no other process sees, does nothing."""
+
     # -- change detection -------------------------------------------------------------------
 
     @abstractmethod

@@ -147,6 +147,13 @@ class Engine:
         for run_id in leftovers:  # an executor that broke its contract: still record it
             loop.runs.record_cancelled(run_id)
         self.writer.stop(max(0.1, deadline - time.monotonic()))
+        if self.store.is_shared:
+            # fires this scheduler claimed and will not run (handed over early, cancelled
+            # now): the other schedulers take them now rather than after the lease
+            try:
+                self.store.forget(loop.scheduler_id)
+            except Exception as exc:  # the store is down: the lease runs out instead
+                log.warning("nbsched could not release its claims on the store: %s", exc)
         self.sync.stop_watch()
         _capture.uninstall()
         with loop.cond:

@@ -29,13 +29,14 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import TextClause
 
 from ..jobs import RunStatus
 from ._common import CRASHED_WHY, decide
 from ._runcounts import chunks
 from ._sqlsetup import Tables
 
-__all__ = ["beat", "claim_fires", "of", "release_case"]
+__all__ = ["beat", "claim_fires", "forget", "of", "pg_next_run_times", "release_case"]
 
 def release_case(t: Tables, new_value: Any) -> dict[str, Any]:
     """The SET clauses that clear a job's claim when its next run time moves past the claimed
@@ -47,6 +48,20 @@ def release_case(t: Tables, new_value: Any) -> dict[str, Any]:
         "claimed_until": case((keep, c.claimed_until), else_=None),
         "claimed_fire": case((keep, c.claimed_fire), else_=None),
     }
+
+
+def pg_next_run_times(t: Tables) -> TextClause:
+    """``set_next_run_times`` on PostgreSQL: one statement with two array parameters
+    (``:names``, ``:times``) that also releases the claims (as :func:`release_case`)."""
+    keep = "WHEN j.claimed_fire >= v.t THEN"
+    return text(
+        f'UPDATE "{t.jobs.name}" AS j SET next_run_time = v.t, '
+        f"claimed_by = CASE {keep} j.claimed_by END, "
+        f"claimed_until = CASE {keep} j.claimed_until END, "
+        f"claimed_fire = CASE {keep} j.claimed_fire END "
+        "FROM unnest(CAST(:names AS text[]), CAST(:times AS double precision[])) "
+        "AS v(n, t) WHERE j.name = v.n"
+    )
 
 
 def claim_fires(
@@ -132,6 +147,17 @@ def _crash(conn: Connection, t: Tables, gone: set[str], now: float) -> None:
             .where(runs.c.status == RunStatus.running.value, of(runs, holder))
             .values(status=RunStatus.crashed.value, error=CRASHED_WHY, finished_ts=now)
         )
+
+
+def forget(conn: Connection, t: Tables, scheduler_id: str) -> None:
+    """``JobStore.forget`` in the open write transaction ``conn``."""
+    jobs = t.jobs
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.claimed_by == scheduler_id)
+        .values(claimed_by=None, claimed_until=None, claimed_fire=None)
+    )
+    conn.execute(delete(t.schedulers).where(t.schedulers.c.id == scheduler_id))
 
 
 def _pid_alive(pid: int) -> bool:

@@ -181,6 +181,12 @@ class MemoryJobStore(JobStore):
                 if claim is not None and (ts is None or claim[2] < ts):
                     del self._claims[name]
 
+    def forget(self, scheduler_id: str) -> None:
+        """Release the claims of ``scheduler_id``."""
+        with self._lock:
+            for name in [n for n, c in self._claims.items() if c[0] == scheduler_id]:
+                del self._claims[name]
+
     def claim_fires(
         self, claims: Sequence[tuple[str, float]], owner_id: str, now: float, lease: float
     ) -> dict[str, float | None]:

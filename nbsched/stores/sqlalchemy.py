@@ -46,7 +46,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -63,7 +62,7 @@ from ..errors import (
     StoreError,
 )
 from ..jobs import Job, Run, RunStatus
-from ._claims import beat, claim_fires, of, release_case
+from ._claims import beat, claim_fires, forget, of, pg_next_run_times, release_case
 from ._common import check_limit, check_retention
 from ._direct import CoreTx, DirectPath, JobStatements, Tx
 from ._filewatch import MarkerCache, watch_files
@@ -240,14 +239,7 @@ class SQLAlchemyJobStore(JobStore):
         )
         self._pg_next_run_stmt: TextClause | None = None
         if self._engine.dialect.name == "postgresql":
-            self._pg_next_run_stmt = text(
-                f'UPDATE "{t.jobs.name}" AS j SET next_run_time = v.t, '
-                "claimed_by = CASE WHEN j.claimed_fire >= v.t THEN j.claimed_by END, "
-                "claimed_until = CASE WHEN j.claimed_fire >= v.t THEN j.claimed_until END, "
-                "claimed_fire = CASE WHEN j.claimed_fire >= v.t THEN j.claimed_fire END "
-                "FROM unnest(CAST(:names AS text[]), CAST(:times AS double precision[])) "
-                "AS v(n, t) WHERE j.name = v.n"
-            )
+            self._pg_next_run_stmt = pg_next_run_times(t)
         self._job_sql = JobStatements(t, self._upsert)
         self._upsert_runs_stmt: Any = None
         if self._upsert is not None:
@@ -462,7 +454,6 @@ class SQLAlchemyJobStore(JobStore):
     def claim_fires(
         self, claims: Sequence[tuple[str, float]], owner_id: str, now: float, lease: float
     ) -> dict[str, float | None]:
-        """Claim fire times in one write transaction (see ``_claims``)."""
         if not claims:
             return {}
         with self._writing("claim_fires") as conn:
@@ -471,9 +462,12 @@ class SQLAlchemyJobStore(JobStore):
             )
 
     def beat(self, scheduler_id: str, now: float, lease: float) -> list[str]:
-        """Record this scheduler alive, and crash the runs of those gone (see ``_claims``)."""
         with self._writing("beat") as conn:
             return beat(conn, self._t, scheduler_id, now, lease)
+
+    def forget(self, scheduler_id: str) -> None:
+        with self._writing("forget") as conn:
+            forget(conn, self._t, scheduler_id)
 
     # -- runs -------------------------------------------------------------------------------
 

@@ -177,3 +177,12 @@ def test_beats_tell_the_live_schedulers_and_crash_the_runs_of_those_gone(
     assert store.beat("s3", NOW + LEASE + 2, LEASE) == []
     status = {run.id: run.status for run in store.get_runs("b")}
     assert status["s2-1"] is RunStatus.crashed and status["s3-1"] is RunStatus.running
+
+
+def test_a_scheduler_that_stops_releases_its_claims(store: JobStore) -> None:
+    store.add_job(make_job("a"))
+    store.add_job(make_job("b"))
+    assert store.claim_fires([("a", FIRE)], "s1", NOW, LEASE) == {}
+    assert store.claim_fires([("b", FIRE)], "s2", NOW, LEASE) == {}
+    store.forget("s1")
+    assert store.claim_fires([("a", FIRE), ("b", FIRE)], "s3", NOW, LEASE) == {"b": FIRE}
