@@ -4,7 +4,8 @@ claiming a fire costs.
 For each count of scheduler processes (``--procs 1,2,3``): fresh tables, ``--jobs`` N jobs
 firing every second (body: nothing), that many scheduler processes serving them for
 ``--seconds``; then the run table is read back. Over the fire times of the measured window
-(after a warm-up second, before the last second): fires per second recorded, duplicates
+(after ``--warmup`` seconds, before the last second; the schedulers learn of each other
+from their beats, every third of the lease: 10 s by default): fires per second recorded, duplicates
 (a ``(job, fire time)`` recorded twice: must be 0), losses (a fire time of a job with no
 record at all), how the runs were shared out, and the body start lateness (median / p99).
 
@@ -12,7 +13,7 @@ Claim cost: ``JobStore.claim_fires`` for a batch of N uncontended fires, plus th
 next-run-time write that releases them, against that write alone, per fire.
 
 Usage: python bench_multisched.py [--store postgres|sqlite] [--jobs 1000] [--seconds 6]
-           [--procs 1,2,3] [--pg-url URL]
+           [--procs 1,2,3] [--warmup 1] [--pg-url URL]
 Prints a table on stderr and one JSON line on stdout.
 """
 
@@ -69,7 +70,7 @@ def _add_jobs(store: Any, n: int) -> None:
         adder.add_job("_common:noop", "every 1s", name=f"j{i:05d}")
 
 
-def run_once(url: str, jobs: int, procs: int, seconds: float) -> dict[str, Any]:
+def run_once(url: str, jobs: int, procs: int, seconds: float, warmup: float) -> dict[str, Any]:
     prefix = f"b{uuid.uuid4().hex[:8]}_"
     store = _store(url, prefix)
     _add_jobs(store, jobs)
@@ -93,7 +94,7 @@ def run_once(url: str, jobs: int, procs: int, seconds: float) -> dict[str, Any]:
         assert w.stdout is not None
         w.stdout.close()
     runs = store.get_runs(owner=OWNER, limit=10_000_000)
-    first, last = start + 1.0, end - 1.0
+    first, last = start + warmup, end - 1.0
     seen = collections.Counter((r.job_name, r.scheduled_ts) for r in runs)
     duplicates = sum(n - 1 for n in seen.values() if n > 1)
     expected = lost = 0
@@ -180,12 +181,13 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--procs", default="1,2,3")
+    ap.add_argument("--warmup", type=float, default=1.0, help="seconds left out at the start")
     ap.add_argument("--pg-url", default=PG_URL)
     args = ap.parse_args()
     sys.path[:0] = [REPO, HERE]
     with tempfile.TemporaryDirectory() as tmp, _place(args.store, args.pg_url, tmp) as url:
         results = [
-            run_once(url, args.jobs, int(k), args.seconds) for k in args.procs.split(",")
+            run_once(url, args.jobs, int(k), args.seconds, args.warmup) for k in args.procs.split(",")
         ]
         cost = claim_cost(url, args.jobs)
     print(

@@ -34,6 +34,7 @@ import itertools
 import logging
 import os
 import threading
+import zlib
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from functools import lru_cache
@@ -60,6 +61,9 @@ DEFAULT_LEAD = 0.1
 #: passes in a row that dispatched something), shrinking by a tenth a wave, at most this
 _LEAD_MAX = 1.0
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
+#: how long after its fire time a scheduler that is not a fire's first choice waits before
+#: claiming it (see ``Loop._preferred``)
+_DEFER = 0.05
 #: runs of one job abandoned by their executor (timed out or cancelled, body still running in
 #: a thread that cannot be stopped) after which the job is paused instead of fired again
 MAX_ABANDONED = 3
@@ -130,6 +134,13 @@ class Loop:
         self.scheduler_id = os.urandom(5).hex()
         self._run_prefix = self.scheduler_id + "-"
         self._claims = claims
+        # Sharing the work: with the first claim winning, the scheduler whose lead is
+        # longest (it grows with the waves it dispatches) would win nearly every fire. So
+        # each fire has a first choice among the live schedulers (see _preferred); the
+        # others claim it only _DEFER after its fire time, if it is still free then (its
+        # first choice died, or is slow).
+        self._id_crc = zlib.crc32(self.scheduler_id.encode())
+        self._peers: tuple[int, ...] = ()
         self._lease = lease
         #: a fire another scheduler holds is tried again after this long (seconds): by then
         #: the store shows it recorded (and the next one to claim), or its holder is gone
@@ -288,10 +299,14 @@ class Loop:
             ):
                 held.append((due, name))
                 continue
-            count += 1
             if batch is None:
+                count += 1
                 self._fire(entry, due, now, events)
+            elif self._peers and now < due + _DEFER and not self._preferred(name, due):
+                # another live scheduler is the first choice for this fire: leave it to it
+                heapq.heappush(self._contested, (due + _DEFER, due, name))
             else:
+                count += 1
                 batch[name] = (entry, due)  # (a name pushed twice is claimed once)
         if batch:
             for entry, due in self._claim(batch, now):
@@ -307,6 +322,18 @@ class Loop:
                 continue
             self.start_run(entry, scheduled, attempt, now)
         return count
+
+    def set_peers(self, peers: Sequence[str]) -> None:
+        """The other schedulers alive on the store (from its beats)."""
+        self._peers = tuple(zlib.crc32(p.encode()) for p in peers)
+
+    def _preferred(self, name: str, ts: float) -> bool:
+        """Whether this scheduler is the first choice for fire ``ts`` of ``name`` among the
+        live ones (rendezvous hashing: every scheduler computes the same choice, and the
+        fires spread evenly over them)."""
+        key = f"{name}@{ts!r}".encode()
+        mine = zlib.crc32(key, self._id_crc)
+        return all(mine > zlib.crc32(key, peer) for peer in self._peers)
 
     def _claim(
         self, batch: dict[str, tuple[Entry, float]], now: float

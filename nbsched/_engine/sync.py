@@ -178,7 +178,9 @@ class StoreSync:
         if self._beat_every is None:
             return []
         self.next_beat = now + self._beat_every
-        return self._store.beat(self._id, now, self._lease)
+        alive = self._store.beat(self._id, now, self._lease)
+        self._loop.set_peers(alive)
+        return alive
 
     def due(self) -> bool:
         look = self.next_look()

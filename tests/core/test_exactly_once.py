@@ -255,3 +255,26 @@ def test_a_pause_through_one_scheduler_is_seen_by_the_others(
     )
     late = [r for r in all_runs(store) if r.job_name == "job000" and r.scheduled_ts > paused_at + 1]
     assert not late, late
+
+
+def test_the_fires_are_shared_out_once_the_schedulers_know_each_other(
+    shared: tuple[str, str], workers: object
+) -> None:
+    url, prefix = shared
+    store = add_jobs(url, prefix, 30)
+    w: Workers = workers(lease=1.5)  # type: ignore[operator]
+    ids = [w.spawn() for _ in range(3)]
+    # they learn of each other from their beats (every lease / 3); from then on each fire
+    # has a first choice among them (rendezvous hashing)
+    since = time.time() + 1.5
+
+    def later() -> list[Run]:
+        return [r for r in all_runs(store) if r.scheduled_ts > since]
+
+    wait_for(lambda: len(later()) >= 30 * 4, 30, "four rounds of fires after the beats")
+    w.stop_all()
+    share = collections.Counter(r.id.split("-")[0] for r in later())
+    assert set(share) == set(ids), share
+    assert min(share.values()) > 0.1 * sum(share.values()), share
+    seen = collections.Counter((r.job_name, r.scheduled_ts) for r in all_runs(store))
+    assert max(seen.values()) == 1
