@@ -140,6 +140,27 @@ class JobStore(ABC):
         """Batch-update ``next_run_time`` (POSIX seconds or ``None``) of several jobs in one
         transaction. Names that no longer exist are ignored."""
 
+    def claim_fires(
+        self, claims: Sequence[tuple[str, float]], owner_id: str, now: float, lease: float
+    ) -> dict[str, float | None]:
+        """Claim fire times for the scheduler ``owner_id``, atomically, in one transaction:
+        what lets several schedulers serve one store with each fire running once.
+
+        For each ``(job name, fire ts)``: the claim succeeds if the job is not paused, no
+        other scheduler's claim on it is live (``claimed_until > now``), and its stored
+        next run time is ``ts`` -- or ``owner_id`` holds the live claim of an earlier fire
+        itself (its next-run-time write is still on its way). A success stores the claim
+        (holder, ``now + lease``, ``ts``). :meth:`set_next_run_times` releases a claim once
+        the next run time moves past its fire. Taking over a claim whose lease ran out also
+        ends its holder's ``running`` runs (ids starting with ``holder + "-"``) as
+        ``crashed``: that scheduler is gone.
+
+        Returns the losers only: ``{name: the stored next run time}`` (``None``: the job is
+        gone, paused or has no more fires; ``ts`` itself: someone else holds that fire).
+        Stores no other process sees need no claims (``is_shared`` false): the default
+        grants every claim."""
+        return {}
+
     # -- runs --------------------------------------------------------------------------------
 
     @abstractmethod
@@ -168,9 +189,26 @@ class JobStore(ABC):
         in the store, and jobs without runs, are left out."""
 
     @abstractmethod
-    def finish_stale_runs(self, owner: Any, status: RunStatus, error: str, now: float) -> int:
+    def finish_stale_runs(
+        self, owner: Any, status: RunStatus, error: str, now: float, spare: Sequence[str] = ()
+    ) -> int:
         """Mark every ``running`` run of ``owner`` as ``status`` with ``error`` and
-        ``finished_ts=now`` (runs left behind by a process that died). Returns how many."""
+        ``finished_ts=now`` (runs left behind by a process that died), except the runs of the
+        schedulers in ``spare`` (ids starting with one of them and ``"-"``: they are alive).
+        Returns how many."""
+
+    def beat(self, scheduler_id: str, now: float, lease: float) -> list[str]:
+        """Record that scheduler ``scheduler_id`` is alive until ``now + lease`` (it beats
+        again before then), forget the schedulers whose time passed -- recording the runs they
+        left ``running`` (ids starting with their id and ``"-"``) as ``crashed`` -- and return
+        the ids of the other live ones. One transaction. Stores no other process sees need no
+        beats (``is_shared`` false): the default records nothing and knows no one else."""
+        return []
+
+    def forget(self, scheduler_id: str) -> None:  # noqa: B027
+        """Scheduler ``scheduler_id`` stops: release its claims (another scheduler takes
+        their fires at once instead of after the lease) and forget its beats. Optional: the
+        default, for stores no other process sees, does nothing."""
 
     # -- change detection -------------------------------------------------------------------
 

@@ -83,6 +83,9 @@ class Scheduler:
         burst of due jobs is done before it; it grows for large bursts, up to 1 s. ``0``
         hands every run over at its fire time (tests on a fake clock use it to see each
         step)
+    :param lease_seconds: several schedulers may serve one shared store: each fire is claimed
+        in the store by one of them and runs once; a scheduler that dies holding claims
+        loses them after this many seconds, and another one handles those fires
     """
 
     def __init__(
@@ -98,6 +101,7 @@ class Scheduler:
         resolver: Resolver | None = None,
         retention: int = 1000,
         lead: float = DEFAULT_LEAD,
+        lease_seconds: float = 30.0,
     ) -> None:
         if store is not None and db_url is not None:
             raise InvalidArgumentError("Pass either db_url or store, not both")
@@ -107,6 +111,10 @@ class Scheduler:
             raise InvalidArgumentError(f"retention must be at least 1 run, got {retention}")
         if not _number(lead) or not 0 <= lead <= 1:
             raise InvalidArgumentError(f"lead must be seconds between 0 and 1, got {lead!r}")
+        if not _number(lease_seconds) or not lease_seconds > 0:
+            raise InvalidArgumentError(
+                f"lease_seconds must be a positive number of seconds, got {lease_seconds!r}"
+            )
         for name, executor in (executors or {}).items():
             if not isinstance(executor, Executor):
                 raise InvalidArgumentError(
@@ -123,7 +131,8 @@ class Scheduler:
         pool: dict[str, Executor] = {"thread": ThreadJobExecutor(max_workers)}
         pool.update(executors or {})
         self._engine = Engine(
-            store, clock, self._tz, owner, pool, _make_executor, max_workers, resolver, lead
+            store, clock, self._tz, owner, pool, _make_executor, max_workers, resolver, lead,
+            lease_seconds,
         )
         self._unregister_exit: Callable[[], None] | None = None
 

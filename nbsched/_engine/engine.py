@@ -67,6 +67,8 @@ class Engine:
     :param executors: the executors by name (``"thread"`` among them)
     :param make_executor: creates an executor on first use by name (``None``: no such one)
     :param lead: how far ahead of their fire times runs go to executors that can hold them
+    :param lease_seconds: how long a claim on a fire (a shared store) holds if this scheduler
+        dies before recording it; then another scheduler takes it over
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class Engine:
         max_workers: int,
         resolver: Resolver | None,
         lead: float,
+        lease_seconds: float = 30.0,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -95,10 +98,11 @@ class Engine:
         self.loop = loop = Loop(
             clock, tz, self.writer, self.listeners, self.faults, lead,
             self._before_pass, self._next_look, self._stop_abandoned,
+            store if store.is_shared else None, lease_seconds,
         )
         self.sync = StoreSync(
             store, clock, owner, loop, self.targets.resolve, self._executor_of,
-            self.listeners.emit,
+            self.listeners.emit, loop.scheduler_id, lease_seconds,
         )
         self.history = RunHistory(store, self.writer, owner)
         self.running = False
@@ -143,6 +147,13 @@ class Engine:
         for run_id in leftovers:  # an executor that broke its contract: still record it
             loop.runs.record_cancelled(run_id)
         self.writer.stop(max(0.1, deadline - time.monotonic()))
+        if self.store.is_shared:
+            # fires this scheduler claimed and will not run (handed over early, cancelled
+            # now): the other schedulers take them now rather than after the lease
+            try:
+                self.store.forget(loop.scheduler_id)
+            except Exception as exc:  # the store is down: the lease runs out instead
+                log.warning("nbsched could not release its claims on the store: %s", exc)
         self.sync.stop_watch()
         _capture.uninstall()
         with loop.cond:

@@ -9,6 +9,11 @@ process's and do not make it reload every job. Looks happen on the loop thread (
 :data:`WATCH_MIN_GAP` of a write the store reports through ``JobStore.watch``, else every
 :data:`WATCH_INTERVAL`) and on the caller's thread (``Scheduler.refresh_from_store``): one
 at a time, under :attr:`StoreSync._looking`, since each one moves the counts.
+
+On a shared store the looks also *beat* (``JobStore.beat``) every third of the lease: the
+store then knows which schedulers are alive, and records the runs of those that stopped
+beating (SIGKILL, a lost machine) as ``crashed`` -- not the runs of the other live
+schedulers serving the same owner, which a restart must leave alone.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class StoreSync:
         resolve: Callable[[Job], Callable[..., Any] | None],
         executor_of: Callable[[Job], Executor],
         emit: Callable[[Event], None],
+        scheduler_id: str = "",
+        lease: float = 30.0,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -80,6 +87,11 @@ class StoreSync:
         self.next_watch = 0.0
         self._looked_at = 0.0  # the last look (clock time)
         self._unwatch: Callable[[], None] | None = None
+        self._id = scheduler_id
+        self._lease = lease
+        #: seconds between beats (``None``: a store no one else shares)
+        self._beat_every: float | None = lease / 3 if store.is_shared else None
+        self.next_beat = 0.0
 
     # ------------------------------------------------------------------ watching
 
@@ -96,8 +108,10 @@ class StoreSync:
             self._unwatch = None
 
     def next_look(self) -> float | None:
-        """When the loop should wake to look (``None``: never)."""
-        return None if self.watch is None else self.next_watch
+        """When the loop should wake to look or beat (``None``: never)."""
+        if self.watch is None:
+            return None
+        return self.next_watch if self._beat_every is None else min(self.next_watch, self.next_beat)
 
     def _store_changed(self) -> None:
         """The store saw a write (ours or another process's): look at it soon, within
@@ -147,22 +161,37 @@ class StoreSync:
         process left ``running`` are recorded ``crashed`` first."""
         with self._looking:
             store = self._store
-            store.finish_stale_runs(
-                self._owner, RunStatus.crashed,
-                "The process running it ended before the run finished", self._clock.time(),
-            )
+            now = self._clock.time()
+            why = "The process running it ended before the run finished"
+            alive = self._beat(now)
+            if alive:  # (the runs of the other schedulers alive are theirs)
+                store.finish_stale_runs(self._owner, RunStatus.crashed, why, now, spare=alive)
+            else:
+                store.finish_stale_runs(self._owner, RunStatus.crashed, why, now)
             own, marker = self._own_and_marker()  # (jobs added before the first pass)
             self._adopt_all(store.get_jobs(self._owner))
             self._seen(own, marker)
             self.loaded = True
 
+    def _beat(self, now: float) -> list[str]:
+        """Tell the store we are alive (a shared store); the ids of the others alive."""
+        if self._beat_every is None:
+            return []
+        self.next_beat = now + self._beat_every
+        alive = self._store.beat(self._id, now, self._lease)
+        self._loop.set_peers(alive)
+        return alive
+
     def due(self) -> bool:
-        return self.watch is not None and self._clock.time() >= self.next_watch
+        look = self.next_look()
+        return look is not None and self._clock.time() >= look
 
     def check(self, force: bool = False) -> None:
         """Reconcile with changes other processes made to the store (cheap when none)."""
         with self._looking:
             self._looked_at = now = self._clock.time()
+            if self._beat_every is not None and now >= self.next_beat:
+                self._beat(now)
             self.next_watch = now + (self.watch or WATCH_INTERVAL)
             own, marker = self._own_and_marker()
             if not force and not self._must_reload(own, marker, now):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, Integer, TraitError, Unicode, default, validate
+from traitlets import Bool, Float, Integer, TraitError, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from ..errors import InvalidArgumentError, NbschedError
@@ -100,6 +100,16 @@ class NbschedConfig(LoggingConfigurable):
         1000, help="How many past runs to keep per job (older run records are deleted)."
     ).tag(config=True)
 
+    lease_seconds = Float(
+        30.0,
+        help=(
+            "Several schedulers may serve one store (two kernels of a notebook, `nbsched "
+            "serve` on several machines): each fire is claimed by one of them. A scheduler "
+            "that dies holding claims loses them after this many seconds; another one then "
+            "runs or records those fires."
+        ),
+    ).tag(config=True)
+
     owner = Unicode(
         "",
         help=(
@@ -158,6 +168,13 @@ class NbschedConfig(LoggingConfigurable):
         value = int(proposal["value"])
         if value < 1:
             raise TraitError(f"NbschedConfig.retention must be at least 1, got {value}")
+        return value
+
+    @validate("lease_seconds")
+    def _check_lease_seconds(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        if not value > 0:
+            raise TraitError(f"NbschedConfig.lease_seconds must be positive seconds, got {value}")
         return value
 
     def effective_db_url(self) -> str | None:
@@ -229,5 +246,6 @@ class NbschedConfig(LoggingConfigurable):
             resolver=resolver,
             retention=self.retention,
             executors=executors,
+            lease_seconds=self.lease_seconds,
             **overrides,
         )

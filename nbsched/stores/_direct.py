@@ -29,7 +29,14 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 from ._rows import JOB_STATE_VERSION
-from ._sqlsetup import BEGIN_WRITE, CHANGES_KEY, EngineSettings, Tables, sync_sqlite_connection
+from ._sqlsetup import (
+    ADDED_JOB_COLUMNS,
+    BEGIN_WRITE,
+    CHANGES_KEY,
+    EngineSettings,
+    Tables,
+    sync_sqlite_connection,
+)
 
 __all__ = [
     "JobStatement",
@@ -80,8 +87,11 @@ class JobStatements:
         )
         # update_job's values come as "u_<column>": a bindparam may not take a column's name
         # in an UPDATE's SET clause
+        # (the claim columns are the schedulers' business: ``claim_fires`` and next-run-time
+        # writes set them, a job's own writes leave them alone)
+        stored = [c for c in jobs.c if c.name not in ADDED_JOB_COLUMNS]
         changes: dict[str, Any] = {
-            c.name: bindparam(f"u_{c.name}", type_=c.type) for c in jobs.c if c.name != "name"
+            c.name: bindparam(f"u_{c.name}", type_=c.type) for c in stored if c.name != "name"
         }
         # created_at is when the job was first added: an update keeps the stored one
         changes["created_at"] = func.coalesce(jobs.c.created_at, changes["created_at"])
@@ -109,7 +119,7 @@ class JobStatements:
             keep = func.coalesce(jobs.c.created_at, add.excluded.created_at)
             replace = {c.name: add.excluded[c.name] for c in jobs.c if c.name != "name"}
             replace["created_at"] = keep
-            columns = [c.name for c in jobs.c]
+            columns = [c.name for c in stored]
             new_only = add.on_conflict_do_nothing(index_elements=[jobs.c.name])
             or_replace = add.on_conflict_do_update(index_elements=[jobs.c.name], set_=replace)
             # RETURNING, not rowcount: drivers need not report rowcount for INSERT

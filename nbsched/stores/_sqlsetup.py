@@ -1,6 +1,6 @@
 """Tables and engine set-up of :class:`~nbsched.stores.sqlalchemy.SQLAlchemyJobStore`.
 
-* :func:`build_tables` -- the three tables and their indexes, in one place;
+* :func:`build_tables` -- the tables and their indexes, in one place;
 * :func:`create_engine_for` and :func:`install_hooks` -- what every connection needs: on SQLite,
   WAL, ``synchronous=NORMAL``, a busy timeout and SQLAlchemy (not the sqlite3 module) emitting
   ``BEGIN``, so that writes can start with ``BEGIN IMMEDIATE``; on PostgreSQL, a lock timeout;
@@ -34,6 +34,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    update,
 )
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import StaticPool
@@ -51,11 +52,16 @@ __all__ = [
     "make_sqlite_dir",
     "check_schema",
     "init_meta",
+    "upgrade_schema",
     "SCHEMA_VERSION",
+    "ADDED_JOB_COLUMNS",
 ]
 
 #: version of the table layout, stored in the meta table; a newer one is refused
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: columns added after version 1, with the version that added them: opening an older store
+#: adds them (``ALTER TABLE .. ADD COLUMN``; old rows read as NULL, which means unclaimed)
+ADDED_JOB_COLUMNS = ("claimed_by", "claimed_until", "claimed_fire")
 
 
 #: the rows of the meta table: the version of the table layout, and the counter of job
@@ -65,11 +71,14 @@ CHANGES_KEY = "jobs_changed"
 
 
 class Tables(NamedTuple):
-    """The three tables of a store."""
+    """The tables of a store."""
 
     jobs: Table
     runs: Table
     meta: Table
+    #: the schedulers serving the store, and until when each is known to be alive
+    #: (``JobStore.beat``): runs left ``running`` by one that stopped beating are crashed
+    schedulers: Table
 
 
 def build_tables(metadata: MetaData, prefix: str = "nbsched_", dialect: str = "") -> Tables:
@@ -101,6 +110,11 @@ def build_tables(metadata: MetaData, prefix: str = "nbsched_", dialect: str = ""
         Column("created_at", Double(), nullable=True),
         Column("updated_at", Double(), nullable=True),
         Column("version", Integer(), nullable=False),  # _rows.JOB_STATE_VERSION
+        # The claim of one fire time by one scheduler (``JobStore.claim_fires``): who holds
+        # it (its run-id prefix), until when (POSIX seconds), and which fire time.
+        Column("claimed_by", String(), nullable=True),
+        Column("claimed_until", Double(), nullable=True),
+        Column("claimed_fire", Double(), nullable=True),
     )
     Index(f"{prefix}jobs_owner", jobs.c.owner)
     Index(f"{prefix}jobs_next_run_time", jobs.c.next_run_time)
@@ -140,7 +154,17 @@ def build_tables(metadata: MetaData, prefix: str = "nbsched_", dialect: str = ""
         Column("key", String(64), primary_key=True),
         Column("value", BigInteger(), nullable=False),
     )
-    return Tables(jobs, runs, meta)
+    schedulers = Table(
+        f"{prefix}schedulers",
+        metadata,
+        Column("id", String(64), primary_key=True),
+        Column("alive_until", Double(), nullable=False),
+        # where it runs: a scheduler on this machine whose process is gone is known dead
+        # at once, without waiting for its lease (a kernel restarted after a crash)
+        Column("host", String(), nullable=True),
+        Column("pid", Integer(), nullable=True),
+    )
+    return Tables(jobs, runs, meta, schedulers)
 
 
 # -- engine set-up ----------------------------------------------------------------------------
@@ -296,6 +320,26 @@ def check_schema(conn: Connection, meta: Table, shown: str) -> None:
             f"Job store {shown} has schema version {version}, but this nbsched "
             f"understands up to {SCHEMA_VERSION}: it was written by a newer nbsched; "
             "upgrade nbsched, or use another db_url"
+        )
+
+
+def upgrade_schema(conn: Connection, t: Tables) -> None:
+    """Bring tables of an older layout up to :data:`SCHEMA_VERSION` (in the open transaction,
+    after ``create_all``): add the claim columns that are missing, then store the version."""
+    present = {c["name"] for c in inspect(conn).get_columns(t.jobs.name)}
+    preparer = conn.dialect.identifier_preparer
+    table = preparer.format_table(t.jobs)
+    for name in ADDED_JOB_COLUMNS:
+        if name not in present:
+            column = t.jobs.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(
+                f"ALTER TABLE {table} ADD COLUMN {preparer.quote(name)} {kind}"
+            )
+    version = conn.execute(select(t.meta.c.value).where(t.meta.c.key == SCHEMA_KEY)).scalar()
+    if version is not None and version < SCHEMA_VERSION:
+        conn.execute(
+            update(t.meta).where(t.meta.c.key == SCHEMA_KEY).values(value=SCHEMA_VERSION)
         )
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from ..abc import ALL_OWNERS, JobStore
 from ..errors import ConflictingJobError, JobLookupError
 from ..jobs import Job, Run, RunStatus
-from ._common import check_limit, check_retention
+from ._common import CRASHED_WHY, check_limit, check_retention, decide
 from ._outputs import discard_outputs
 
 __all__ = ["MemoryJobStore"]
@@ -88,6 +88,9 @@ class MemoryJobStore(JobStore):
         # so that the store shares its Job objects with the scheduler: one copy per job.
         self._nrt: dict[str, float | None] = {}
         self._changes = 0
+        # live or expired claims of fire times: name -> (holder, until, fire). Nothing else
+        # shares this store; kept so that it meets the same contract as the SQL stores.
+        self._claims: dict[str, tuple[str, float, float]] = {}
 
     def __repr__(self) -> str:
         return f"MemoryJobStore(retention={self.retention})"
@@ -119,6 +122,7 @@ class MemoryJobStore(JobStore):
             created = job.created_ts if old is None or old.created_ts is None else old.created_ts
             self._jobs[job.name] = self._stored(job, created)
             self._nrt.pop(job.name, None)
+            self._claims.pop(job.name, None)
             self._changes += 1
 
     def update_job(self, job: Job) -> None:
@@ -137,6 +141,7 @@ class MemoryJobStore(JobStore):
                 raise JobLookupError(name, self._jobs)
             del self._jobs[name]
             self._nrt.pop(name, None)
+            self._claims.pop(name, None)
             for packed in self._history.pop(name, ()):
                 del self._runs[packed[_ID]]
                 self._running.discard(packed[_ID])
@@ -173,6 +178,45 @@ class MemoryJobStore(JobStore):
                     nrt.pop(name, None)
                 else:
                     nrt[name] = ts
+                claim = self._claims.get(name)
+                if claim is not None and (ts is None or claim[2] < ts):
+                    del self._claims[name]
+
+    def forget(self, scheduler_id: str) -> None:
+        """Release the claims of ``scheduler_id``."""
+        with self._lock:
+            for name in [n for n, c in self._claims.items() if c[0] == scheduler_id]:
+                del self._claims[name]
+
+    def claim_fires(
+        self, claims: Sequence[tuple[str, float]], owner_id: str, now: float, lease: float
+    ) -> dict[str, float | None]:
+        """The contract's claims (see ``JobStore.claim_fires``), under the store's lock."""
+        lost: dict[str, float | None] = {}
+        gone: set[str] = set()
+        with self._lock:
+            for name, ts in dict(claims).items():
+                job = self._jobs.get(name)
+                if job is None:
+                    lost[name] = None
+                    continue
+                next_ts = self._nrt.get(name, job.next_ts)
+                holder, until, fire = self._claims.get(name, (None, None, None))
+                ok, back, expired = decide(
+                    ts, next_ts, job.paused, holder, until, fire, owner_id, now
+                )
+                if not ok:
+                    lost[name] = back
+                    continue
+                self._claims[name] = (owner_id, now + lease, ts)
+                if expired is not None:
+                    gone.add(expired)
+            for run_id in [i for i in self._running if i.split("-", 1)[0] in gone]:
+                run = _unpack(self._runs[run_id])
+                self._put_run(dataclasses.replace(
+                    run, status=RunStatus.crashed, error=CRASHED_WHY, finished_ts=now
+                ))
+        return lost
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -268,12 +312,15 @@ class MemoryJobStore(JobStore):
             newest = {n: h[-1] for n in names if (h := self._history.get(n))}
         return {n: _unpack(p) for n, p in newest.items()}
 
-    def finish_stale_runs(self, owner: Any, status: RunStatus, error: str, now: float) -> int:
+    def finish_stale_runs(
+        self, owner: Any, status: RunStatus, error: str, now: float, spare: Sequence[str] = ()
+    ) -> int:
+        alive = set(spare)
         with self._lock:
             stale = [
                 _unpack(self._runs[i])
                 for i in self._running
-                if _owner_matches(owner, self._runs[i][_OWNER])
+                if _owner_matches(owner, self._runs[i][_OWNER]) and i.split("-", 1)[0] not in alive
             ]
             for run in stale:
                 self._put_run(dataclasses.replace(run, status=status, error=error, finished_ts=now))

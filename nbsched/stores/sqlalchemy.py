@@ -46,7 +46,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -63,6 +62,7 @@ from ..errors import (
     StoreError,
 )
 from ..jobs import Job, Run, RunStatus
+from ._claims import beat, claim_fires, forget, of, pg_next_run_times, release_case
 from ._common import check_limit, check_retention
 from ._direct import CoreTx, DirectPath, JobStatements, Tx
 from ._filewatch import MarkerCache, watch_files
@@ -85,6 +85,7 @@ from ._sqlsetup import (
     install_hooks,
     is_memory_sqlite,
     make_sqlite_dir,
+    upgrade_schema,
 )
 
 __all__ = ["SQLAlchemyJobStore", "Tables", "build_tables", "SCHEMA_VERSION"]
@@ -238,15 +239,13 @@ class SQLAlchemyJobStore(JobStore):
         self._next_run_stmt = (
             update(t.jobs)
             .where(t.jobs.c.name == bindparam("nrt_name"))
-            .values(next_run_time=bindparam("nrt_value"))
+            .values(
+                next_run_time=bindparam("nrt_value"), **release_case(t, bindparam("nrt_value"))
+            )
         )
         self._pg_next_run_stmt: TextClause | None = None
         if self._engine.dialect.name == "postgresql":
-            self._pg_next_run_stmt = text(
-                f'UPDATE "{t.jobs.name}" AS j SET next_run_time = v.t '
-                "FROM unnest(CAST(:names AS text[]), CAST(:times AS double precision[])) "
-                "AS v(n, t) WHERE j.name = v.n"
-            )
+            self._pg_next_run_stmt = pg_next_run_times(t)
         self._job_sql = JobStatements(t, self._upsert)
         self._upsert_runs_stmt: Any = None
         if self._upsert is not None:
@@ -333,6 +332,7 @@ class SQLAlchemyJobStore(JobStore):
                     check_schema(conn, self._t.meta, self.url)
                     self._metadata.create_all(conn, checkfirst=True)
                     init_meta(conn, self._t.meta)
+                    upgrade_schema(conn, self._t)
                     if conn.dialect.name == "postgresql":
                         install_notify(conn, self.table_prefix, self._t.meta.name, CHANGES_KEY)
             except BaseException:
@@ -457,6 +457,24 @@ class SQLAlchemyJobStore(JobStore):
                 params = [{"nrt_name": n, "nrt_value": ts} for n, ts in latest.items()]
                 conn.execute(self._next_run_stmt, params)
 
+    def claim_fires(
+        self, claims: Sequence[tuple[str, float]], owner_id: str, now: float, lease: float
+    ) -> dict[str, float | None]:
+        if not claims:
+            return {}
+        with self._writing("claim_fires") as conn:
+            return claim_fires(
+                conn, self._t, claims, owner_id, now, lease, self._pg_next_run_stmt is not None
+            )
+
+    def beat(self, scheduler_id: str, now: float, lease: float) -> list[str]:
+        with self._writing("beat") as conn:
+            return beat(conn, self._t, scheduler_id, now, lease)
+
+    def forget(self, scheduler_id: str) -> None:
+        with self._writing("forget") as conn:
+            forget(conn, self._t, scheduler_id)
+
     # -- runs -------------------------------------------------------------------------------
 
     def write_runs(self, runs: Sequence[Run]) -> None:
@@ -572,11 +590,13 @@ class SQLAlchemyJobStore(JobStore):
             row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
         return None if row is None else row_to_run(row)
 
-    def finish_stale_runs(self, owner: Any, status: RunStatus, error: str, now: float) -> int:
+    def finish_stale_runs(
+        self, owner: Any, status: RunStatus, error: str, now: float, spare: Sequence[str] = ()
+    ) -> int:
         runs = self._t.runs
         stmt = (
             update(runs)
-            .where(runs.c.status == RunStatus.running.value)
+            .where(runs.c.status == RunStatus.running.value, *[~of(runs, p) for p in spare])
             .values(status=RunStatus(status).value, error=error, finished_ts=now)
         )
         if owner is not ALL_OWNERS:

@@ -112,7 +112,8 @@ def test_a_locked_store_makes_the_scheduler_unhealthy_then_it_recovers(db_url: s
         n = len(s.get_runs("tick", limit=1000))
         wait_for(lambda: len(s.get_runs("tick", limit=1000)) > n, 15, "runs after recovery")
         statuses = {r.status for r in s.get_runs("tick", limit=1000)}
-        assert statuses == {RunStatus.succeeded}, statuses  # jobs kept running meanwhile
+        # jobs kept running meanwhile: nothing failed or was missed (the newest may still run)
+        assert statuses <= {RunStatus.succeeded, RunStatus.running}, statuses
     finally:
         s.shutdown()
 
@@ -318,6 +319,11 @@ def test_another_process_writing_right_after_us_is_seen_soon(
         job = other.get_job("j")
         assert job is not None
         other.update_job(replace(job, paused=True, next_run_time=None))
+        wait_for(
+            lambda: s._engine.sync.next_watch <= clock.time() + sync_module.WATCH_MIN_GAP,
+            10,
+            "the store to report the writes",
+        )
         _seen_within(
             s, clock, "the pause made right after our add", lambda: s.get_job("j").paused,
             2 * sync_module.WATCH_INTERVAL,

@@ -54,10 +54,10 @@ def test_the_schema_version_is_recorded_and_a_newer_one_refused(persistent_store
     meta = store.tables.meta
     with store.engine.connect() as conn:
         stored = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version"))
-        assert stored.scalar() == SCHEMA_VERSION == 1
+        assert stored.scalar() == SCHEMA_VERSION == 2
     with store.engine.begin() as conn:
-        conn.execute(update(meta).where(meta.c.key == "schema_version").values(value=2))
-    with pytest.raises(StateVersionError, match="schema version 2.*up to 1.*newer nbsched"):
+        conn.execute(update(meta).where(meta.c.key == "schema_version").values(value=3))
+    with pytest.raises(StateVersionError, match="schema version 3.*up to 2.*newer nbsched"):
         persistent_stores.make()
     # refusing touched nothing: the job is still there for the newer version
     with store.engine.connect() as conn:

@@ -1,0 +1,191 @@
+"""Claims of fire times on the SQL stores (``JobStore.claim_fires``): the statements, and the
+rule every store applies is ``_common.decide``.
+
+A claim is three columns of the job's row: ``claimed_by`` (the scheduler's id),
+``claimed_until`` (when the lease ends) and ``claimed_fire`` (the fire time). It is taken in
+one write transaction per dispatch pass -- PostgreSQL locks the candidate rows with ``SELECT ..
+FOR UPDATE SKIP LOCKED`` (a row another transaction holds is not waited for: its claim is
+retried), SQLite's ``BEGIN IMMEDIATE`` serializes the whole transaction -- and released by the
+next-run-time write that records the fire (:func:`next_run_time_sets`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import TextClause
+
+from ..jobs import RunStatus
+from ._common import CRASHED_WHY, decide
+from ._runcounts import chunks
+from ._sqlsetup import Tables
+
+__all__ = ["beat", "claim_fires", "forget", "of", "pg_next_run_times", "release_case"]
+
+def release_case(t: Tables, new_value: Any) -> dict[str, Any]:
+    """The SET clauses that clear a job's claim when its next run time moves past the claimed
+    fire (a claim of that very fire, taken while the write was on its way, is kept)."""
+    c = t.jobs.c
+    keep = c.claimed_fire >= new_value  # (NULL on either side: released)
+    return {
+        "claimed_by": case((keep, c.claimed_by), else_=None),
+        "claimed_until": case((keep, c.claimed_until), else_=None),
+        "claimed_fire": case((keep, c.claimed_fire), else_=None),
+    }
+
+
+def pg_next_run_times(t: Tables) -> TextClause:
+    """``set_next_run_times`` on PostgreSQL: one statement with two array parameters
+    (``:names``, ``:times``) that also releases the claims (as :func:`release_case`)."""
+    keep = "WHEN j.claimed_fire >= v.t THEN"
+    return text(
+        f'UPDATE "{t.jobs.name}" AS j SET next_run_time = v.t, '
+        f"claimed_by = CASE {keep} j.claimed_by END, "
+        f"claimed_until = CASE {keep} j.claimed_until END, "
+        f"claimed_fire = CASE {keep} j.claimed_fire END "
+        "FROM unnest(CAST(:names AS text[]), CAST(:times AS double precision[])) "
+        "AS v(n, t) WHERE j.name = v.n"
+    )
+
+
+def claim_fires(
+    conn: Connection,
+    t: Tables,
+    claims: Sequence[tuple[str, float]],
+    owner_id: str,
+    now: float,
+    lease: float,
+    postgres: bool,
+) -> dict[str, float | None]:
+    """Claim in the open write transaction ``conn`` (see ``JobStore.claim_fires``)."""
+    jobs = t.jobs
+    wanted = dict(claims)
+    lost: dict[str, float | None] = {}
+    won: list[tuple[str, float]] = []
+    gone: set[str] = set()
+    for chunk in chunks(sorted(wanted)):
+        stmt = select(
+            jobs.c.name, jobs.c.next_run_time, jobs.c.paused, jobs.c.claimed_by,
+            jobs.c.claimed_until, jobs.c.claimed_fire,
+        ).where(jobs.c.name.in_(chunk))
+        if postgres:
+            stmt = stmt.with_for_update(skip_locked=True)
+        seen = set()
+        for name, nrt, paused, holder, until, fire in conn.execute(stmt):
+            seen.add(name)
+            ts = wanted[name]
+            ok, back, expired = decide(ts, nrt, paused, holder, until, fire, owner_id, now)
+            if ok:
+                won.append((name, ts))
+                if expired is not None:
+                    gone.add(expired)
+            else:
+                lost[name] = back
+        missing = [n for n in chunk if n not in seen]
+        if missing and postgres:  # locked by another transaction, or removed
+            there = conn.execute(select(jobs.c.name).where(jobs.c.name.in_(missing)))
+            locked = set(there.scalars())
+            for name in missing:
+                # a locked row: the engine tries that same fire again shortly
+                lost[name] = wanted[name] if name in locked else None
+        else:
+            lost.update(dict.fromkeys(missing))
+    if won:
+        until = now + lease
+        if postgres:
+            conn.execute(
+                text(
+                    f'UPDATE "{jobs.name}" AS j SET claimed_by = :owner, claimed_until = '
+                    ":until, claimed_fire = v.t FROM unnest(CAST(:names AS text[]), "
+                    "CAST(:times AS double precision[])) AS v(n, t) WHERE j.name = v.n"
+                ),
+                {
+                    "owner": owner_id, "until": until,
+                    "names": [n for n, _ in won], "times": [ts for _, ts in won],
+                },
+            )
+        else:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.name == bindparam("c_name"))
+                .values(claimed_by=owner_id, claimed_until=until, claimed_fire=bindparam("c_fire")),
+                [{"c_name": n, "c_fire": ts} for n, ts in won],
+            )
+    # Its lease ran out without its fire being recorded: it is gone, and so are the runs it
+    # left running.
+    _crash(conn, t, gone, now)
+    return lost
+
+
+def of(runs: Table, scheduler_id: str) -> ColumnElement[bool]:
+    """The runs of one scheduler: ids ``<scheduler_id>-...``, as a range of the primary key
+    (an index range on every database; ``LIKE`` is not one on SQLite)."""
+    return and_(runs.c.id >= f"{scheduler_id}-", runs.c.id < f"{scheduler_id}.")
+
+
+def _crash(conn: Connection, t: Tables, gone: set[str], now: float) -> None:
+    runs = t.runs
+    for holder in sorted(gone):
+        conn.execute(
+            update(runs)
+            .where(runs.c.status == RunStatus.running.value, of(runs, holder))
+            .values(status=RunStatus.crashed.value, error=CRASHED_WHY, finished_ts=now)
+        )
+
+
+def forget(conn: Connection, t: Tables, scheduler_id: str) -> None:
+    """``JobStore.forget`` in the open write transaction ``conn``."""
+    jobs = t.jobs
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.claimed_by == scheduler_id)
+        .values(claimed_by=None, claimed_until=None, claimed_fire=None)
+    )
+    conn.execute(delete(t.schedulers).where(t.schedulers.c.id == scheduler_id))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # (someone else's process: alive)
+        return True
+    return True
+
+
+def beat(conn: Connection, t: Tables, scheduler_id: str, now: float, lease: float) -> list[str]:
+    """``JobStore.beat`` in the open write transaction ``conn``."""
+    table = t.schedulers
+    mine = table.c.id == scheduler_id
+    here = socket.gethostname()
+    row = {"alive_until": now + lease, "host": here, "pid": os.getpid()}
+    if not conn.execute(update(table).where(mine).values(row)).rowcount:
+        conn.execute(insert(table).values(id=scheduler_id, **row))
+    gone = set()
+    for other, until, host, pid in conn.execute(
+        select(table.c.id, table.c.alive_until, table.c.host, table.c.pid).where(~mine)
+    ):
+        if until < now or host == here and pid is not None and not _pid_alive(pid):
+            gone.add(other)
+    if gone:
+        conn.execute(delete(table).where(table.c.id.in_(sorted(gone))))
+        _crash(conn, t, gone, now)
+    live = conn.execute(select(table.c.id).where(~mine)).scalars()
+    return sorted(live)
