@@ -455,6 +455,7 @@ class Engine:
                 ),
                 "pending_writes": self.writer.pending,
                 "abandoned_runs": abandoned,
+                "listener_errors": self.listeners.failures,
                 "stalled": dict(self._stalled),
                 "store": self.store.describe(),
                 "owner": self.owner,

@@ -30,6 +30,9 @@ class Listeners:
         self._items: tuple[tuple[Callback, tuple[type, ...] | None], ...] = ()
         #: who wants which event class (a cache, rebuilt after every change)
         self._by_type: dict[type, tuple[Callback, ...]] = {}
+        #: how many times a listener raised (``status()["listener_errors"]``); a plain int:
+        #: a lost increment between two threads only undercounts a count of mistakes
+        self.failures = 0
 
     def add(self, callback: Callback, types: tuple[type[Event], ...] | None) -> Callable[[], None]:
         """Register ``callback`` for ``types``; returns the function that removes it."""
@@ -57,15 +60,16 @@ class Listeners:
 
     def emit(self, event: Event) -> None:
         for callback in self.callbacks(type(event)):
-            call(callback, event)
+            self.call(callback, event)
 
-
-def call(callback: Callback, event: Event) -> None:
-    """Call one listener; what it raises is logged, never propagated."""
-    try:
-        callback(event)
-    except Exception:
-        log.exception("nbsched: listener %r failed on %r", callback, event)
+    def call(self, callback: Callback, event: Event) -> None:
+        """Call one listener; what it raises is logged (logger ``nbsched``) and counted,
+        never propagated: a broken listener must not stop runs or the loop."""
+        try:
+            callback(event)
+        except Exception:
+            self.failures += 1
+            log.exception("nbsched: listener %r failed on %r", callback, event)
 
 
 class Faults:

@@ -16,7 +16,7 @@ from ..abc import Clock, RunRequest
 from ..events import RunFinished, RunStarted
 from ..jobs import Run, RunStatus
 from .entry import Entry, Waiter
-from .listeners import Listeners, call
+from .listeners import Listeners
 from .writer import RunWriter
 
 __all__ = ["RETRYABLE", "InFlight"]
@@ -45,6 +45,7 @@ class InFlight:
         self._clock = clock
         self._writer = writer
         self._callbacks = listeners.callbacks  # (bound once: called for every run)
+        self._call = listeners.call
         self._cond = cond
         self._entries = entries
         #: run id -> its job's entry, from dispatch until the executor reports it
@@ -79,7 +80,7 @@ class InFlight:
                 scheduled_ts=request.scheduled_ts,
             )
             for callback in callbacks:
-                call(callback, event)
+                self._call(callback, event)
         return None
 
     def on_finished(
@@ -124,7 +125,7 @@ class InFlight:
         if callbacks:
             event = RunFinished(timestamp=finished_ts, job_name=request.job_name, run=run)
             for callback in callbacks:
-                call(callback, event)
+                self._call(callback, event)
 
     def record_cancelled(self, run_id: str) -> None:
         """Record a run an executor never reported (it broke its contract) at shutdown."""

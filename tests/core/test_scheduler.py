@@ -199,10 +199,10 @@ def test_run_job_returns_the_finished_run(sched: Scheduler) -> None:
 
 
 def test_listeners_get_events_and_a_broken_listener_is_harmless(
-    sched: Scheduler, clock: FakeClock
+    sched: Scheduler, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     seen: list[object] = []
-    sched.add_listener(lambda e: 1 / 0)  # logged, never propagated
+    sched.add_listener(lambda e: 1 / 0)  # logged and counted, never propagated
     remove = sched.add_listener(seen.append)
     sched.add_job(record_call, "every 10s", name="ev")
     sched.pause_job("ev")
@@ -211,6 +211,10 @@ def test_listeners_get_events_and_a_broken_listener_is_harmless(
     wait_for(lambda: any(isinstance(e, RunFinished) for e in seen))
     kinds = [type(e) for e in seen]
     assert JobAdded in kinds and JobPaused in kinds and RunStarted in kinds
+    # every event the broken listener got is one ZeroDivisionError, logged and counted
+    failed = [r for r in caplog.records if r.name == "nbsched" and "listener" in r.message]
+    assert failed and all(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in failed)
+    assert sched.status()["listener_errors"] >= len(kinds) > 0
     remove()
     n = len(seen)
     sched.run_job("ev")
