@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from pathlib import Path
 from typing import Any
 
 from ..jobs import Job, Run, RunStatus
@@ -194,12 +195,16 @@ class JobTable(Displayable):
             state = (
                 f"<b>{escape(r.state)}</b>" if r.state in ("unbound", "paused") else escape(r.state)
             )
+            last = self.last_runs.get(r.name)
+            status = escape(r.last_status)
+            if last is not None and last.output_path:  # a notebook run: its executed copy
+                status += f" {_notebook_link(last.output_path, label='notebook')}"
             row = [
                 f"<code>{escape(r.name)}</code>",
                 escape(r.schedule),
                 escape(r.next_in),
                 f"<small>{escape(r.next_at)}</small>",
-                escape(r.last_status),
+                status,
                 escape(r.last_duration),
                 state,
             ]
@@ -341,6 +346,11 @@ class RunLog(Displayable):
         parts = [self.caption] if self.caption else []
         if not self.show_output:
             parts.append(text_table(self._head(), [self._row(r) for r in self.runs]))
+            parts += [
+                f"executed notebook of the run {self._row(r)[2]}: {r.output_path}"
+                for r in self.runs
+                if r.output_path
+            ]
             return "\n".join(parts)
         for run in self.runs:
             name, status, rel, at, took, retry = self._row(run)[:6]
@@ -349,6 +359,8 @@ class RunLog(Displayable):
             head += f", retry {retry}" if retry else ""
             head += f", run {run.id}" if self.show_ids else ""
             parts.append(head)
+            if run.output_path:
+                parts.append(f"  executed notebook: {run.output_path}")
             body = _run_text(run)
             if body:
                 parts.append("\n".join("  " + ln for ln in body.splitlines()))
@@ -364,6 +376,11 @@ class RunLog(Displayable):
             cells = [escape(c) for c in self._row(run)]
             cells[0] = f"<code>{cells[0]}</code>"
             body.append("<tr>" + "".join(f"<td{LEFT}>{c}</td>" for c in cells) + "</tr>")
+            if run.output_path:
+                body.append(
+                    f'<tr><td{LEFT}></td><td colspan="{len(self._head()) - 1}"{LEFT}>'
+                    f"executed notebook: {_notebook_link(run.output_path)}</td></tr>"
+                )
             text = _run_text(run) if self.show_output else ""
             if text:
                 body.append(
@@ -432,3 +449,17 @@ class HelpText(Displayable):
 
     def _repr_html_(self) -> str:
         return f"<pre{PRE}>{escape(self.text)}</pre>"
+
+
+def _notebook_link(path: str, label: str | None = None) -> str:
+    """An executed notebook as HTML: a link relative to this process's folder when it lies
+    below it (JupyterLab opens such a link from a notebook's output, resolved against the
+    notebook's folder, which is where its kernel runs), else the path to copy."""
+    try:
+        rel = Path(path).resolve().relative_to(Path.cwd().resolve())
+    except (OSError, ValueError):
+        if label is None:
+            return f"<code>{escape(path)}</code>"
+        return f'<small title="{escape(path)}">({escape(label)})</small>'
+    shown = f"<code>{escape(path)}</code>" if label is None else escape(label)
+    return f'<a href="{escape(rel.as_posix())}" target="_blank">{shown}</a>'
