@@ -317,6 +317,10 @@ class Engine:
         loop = self.loop
         with loop.cond:
             self.entry(name)
+        # Records still queued go to the store first, so that the job's history goes with it:
+        # written after the removal they would outlive it, and reappear under a new job of
+        # the same name. (Runs still in flight finish and are recorded, as documented.)
+        self.writer.flush(timeout=1.0)
         with self.sync.job_write():
             self.store.remove_job(name)
         with loop.cond:

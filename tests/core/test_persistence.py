@@ -348,3 +348,20 @@ def test_a_store_that_cannot_watch_is_polled_every_second(
     finally:
         s.shutdown()
         other.shutdown()
+
+
+def test_a_removed_jobs_history_does_not_reappear_under_its_name(db_url: str) -> None:
+    # A run that ended just before its job was removed had its record still queued in the
+    # writer; written after the removal it would show up in a new job of the same name.
+    s = Scheduler(db_url, timezone="UTC")
+    s.start()
+    try:
+        for _ in range(20):  # the writer's timing varies: give the race many chances
+            s.add_job(record_call, "every 1h", name="j")
+            assert s.run_job("j").status is RunStatus.succeeded
+            s.remove_job("j")
+            s.add_job(record_call, "every 1h", name="j")
+            assert s.get_runs("j", limit=10) == [], "the removed job's run came back"
+            s.remove_job("j")
+    finally:
+        s.shutdown()
