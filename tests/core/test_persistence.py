@@ -160,6 +160,19 @@ def _seen_within(s: Scheduler, clock: FakeClock, what: str, pred: Any, fake_s: f
     raise AssertionError(f"not seen within {fake_s} s of fake time: {what}")
 
 
+def _pause_elsewhere(other: SQLAlchemyJobStore, name: str, s: Scheduler, clock: FakeClock) -> None:
+    """Pause ``name`` through another store object (as another process would), and wait
+    (really, with a bound) until the store has reported the write to ``s``."""
+    job = other.get_job(name)
+    assert job is not None
+    other.update_job(replace(job, paused=True, next_run_time=None))
+    wait_for(
+        lambda: s._engine.sync.next_watch <= clock.time() + sync_module.WATCH_MIN_GAP,
+        10,
+        "the store to report the write",
+    )
+
+
 def test_a_scheduler_does_not_reload_the_jobs_it_wrote_itself(db_url: str, clock: FakeClock) -> None:
     s = Scheduler(db_url, clock=clock, timezone="UTC")
     s.start()
@@ -287,14 +300,7 @@ def test_a_write_by_another_process_is_noticed_without_polling(
         assert s._engine.sync.watch == sync_module.WATCH_FALLBACK  # no polling every second
         s.add_job(record_call, "every 1h", name="j")
         _looks(s, clock, 1)  # our own write has been looked at
-        job = other.get_job("j")
-        assert job is not None
-        other.update_job(replace(job, paused=True, next_run_time=None))
-        wait_for(
-            lambda: s._engine.sync.next_watch <= clock.time() + sync_module.WATCH_MIN_GAP,
-            10,
-            "the store to report the write",
-        )
+        _pause_elsewhere(other, "j", s, clock)
         _seen_within(
             s, clock, "the pause made by another process", lambda: s.get_job("j").paused,
             sync_module.WATCH_INTERVAL,
@@ -316,14 +322,7 @@ def test_another_process_writing_right_after_us_is_seen_soon(
     try:
         _looks(s, clock, 1)
         s.add_job(record_call, "every 1h", name="j")
-        job = other.get_job("j")
-        assert job is not None
-        other.update_job(replace(job, paused=True, next_run_time=None))
-        wait_for(
-            lambda: s._engine.sync.next_watch <= clock.time() + sync_module.WATCH_MIN_GAP,
-            10,
-            "the store to report the writes",
-        )
+        _pause_elsewhere(other, "j", s, clock)
         _seen_within(
             s, clock, "the pause made right after our add", lambda: s.get_job("j").paused,
             2 * sync_module.WATCH_INTERVAL,
