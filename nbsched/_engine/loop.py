@@ -43,6 +43,7 @@ from ..abc import Clock, Executor, JobStore, RunRequest
 from ..events import Event, RunFinished
 from ..jobs import Run, RunStatus
 from .entry import Entry, Waiter
+from .lead import DEFAULT_LEAD, Lead
 from .listeners import Faults, Listeners
 from .runs import RETRYABLE, InFlight
 from .writer import RunWriter
@@ -53,13 +54,6 @@ log = logging.getLogger("nbsched")
 
 #: most due fires dispatched per pass while holding the lock
 _CHUNK = 4096
-#: how far ahead of their fire time runs are handed to executors that start them on time
-#: themselves (``Executor.accepts_early``): the loop's work for a burst of due jobs is then
-#: done before the burst, and at the fire time the workers only start bodies
-DEFAULT_LEAD = 0.1
-#: ... or longer, when dispatching a burst takes longer: twice the last dispatch wave (the
-#: passes in a row that dispatched something), shrinking by a tenth a wave, at most this
-_LEAD_MAX = 1.0
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
 #: how long after its fire time a scheduler that is not a fire's first choice waits before
 #: claiming it (see ``Loop._preferred``)
@@ -79,7 +73,7 @@ def fmt(ts: float, tz: tzinfo) -> str:
 class Loop:
     """Fire times, dispatch, retries and timeouts of one scheduler.
 
-    :param lead: see :data:`DEFAULT_LEAD`; 0 hands every run over at its fire time
+    :param lead: the base lead (see ``lead.py``); 0 hands every run over at its fire time
     :param before_pass: called by the loop thread before each pass (outside the lock): loads
         the jobs and looks at the store for changes when due
     :param next_look: when the loop must wake for ``before_pass`` (``None``: no need)
@@ -155,8 +149,7 @@ class Loop:
         self._wake_at: float | None = None  # deadline the loop sleeps until
         # requests the loop dispatched in this pass, handed to executors only at its end
         self._outbox: list[tuple[Executor, RunRequest]] | None = None
-        self.lead = self._lead_base = lead
-        self._wave_start: float | None = None
+        self._lead = Lead(lead, claims=claims is not None)
         # Fires handed over early only if nothing stands in the way: a job still running at
         # its max_instances, or an executor that cannot wait, is decided at its fire time.
         # Those wait here, out of the heap: (ts, name).
@@ -229,8 +222,8 @@ class Loop:
             finally:
                 self._outbox = None
             expired = self._expired_timeouts(now)
-            if dispatched and self._wave_start is None:
-                self._wave_start = now
+            if dispatched:
+                self._lead.dispatched(now, dispatched)
             if not dispatched and not expired and not events:
                 self.end_wave(now)
                 self._wake_at = self._next_deadline()
@@ -243,18 +236,19 @@ class Loop:
         for event in events:
             self._emit(event)
 
+    @property
+    def lead(self) -> float:
+        """How far ahead of its fire time a run is handed over now (see ``lead.py``)."""
+        return self._lead.value
+
     def end_wave(self, now: float) -> None:
-        """A dispatch wave ended: make the lead long enough for the next one (see
-        :data:`_LEAD_MAX`), so that a burst of ten thousand runs is handed over before its
-        fire time too."""
-        start, self._wave_start = self._wave_start, None
-        if start is not None and self._lead_base:
-            self.lead = min(_LEAD_MAX, max(self._lead_base, 2 * (now - start), 0.9 * self.lead))
+        """A pass dispatched nothing: the dispatch wave, if one was under way, ended."""
+        self._lead.end_wave(now)
 
     def _next_deadline(self) -> float | None:
         times = []
         if self._heap:
-            times.append(self._heap[0][0] - self.lead)
+            times.append(self._heap[0][0] - self._lead.ahead(self._heap))
         if self.held:
             times.append(min(ts for ts, _ in self.held))
         if self._lead_heap:
@@ -546,7 +540,7 @@ class Loop:
         if lead > self.lead:  # (notebook runs: see _dispatch_early)
             heapq.heappush(self._lead_heap, (ts - lead, ts, entry.job.name))
             ts -= lead
-        if self._wake_at is None or ts < self._wake_at:
+        if self._lead.pushed(ts) or self._wake_at is None or ts < self._wake_at:
             self.cond.notify()
 
     def take_next_run_times(self) -> dict[str, float | None]:

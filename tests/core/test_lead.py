@@ -8,13 +8,16 @@ that every step can be observed without sleeping.
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from nbsched import InvalidArgumentError, RunStatus, Scheduler
+from nbsched import DateTrigger, InvalidArgumentError, RunStatus, Scheduler
+from nbsched._engine.lead import GUESS_PER_CLAIMED_FIRE, LEAD_MAX, Lead
 from nbsched.abc import Clock, Executor, FinishCallback, RunRequest, StartCallback
 from nbsched.events import JobAdded, RunFinished, RunStarted
 from nbsched.executors.thread import ThreadJobExecutor
@@ -254,7 +257,7 @@ def test_the_lead_grows_with_the_dispatch_of_a_large_burst() -> None:
     base = loop.lead
 
     def wave(start: float, end: float) -> None:
-        loop._wave_start = start
+        loop._lead.dispatched(start, 10)
         loop.end_wave(end)
 
     wave(100.0, 100.3)  # a wave of 0.3 s
@@ -267,6 +270,57 @@ def test_the_lead_grows_with_the_dispatch_of_a_large_burst() -> None:
         wave(400.0 + k, 400.0 + k + 0.001)
     assert loop.lead == base
     fixed = Scheduler(clock=FakeClock(), lead=0)._engine.loop
-    fixed._wave_start = 100.0
+    fixed._lead.dispatched(100.0, 10)
     fixed.end_wave(100.3)
     assert fixed.lead == 0  # a lead of 0 stays 0: every step explicit
+
+
+def test_the_lead_is_long_enough_for_the_fires_due_together_before_they_come() -> None:
+    """The first burst is not dispatched late either: before it sleeps, the loop counts the
+    fires due around the next one and wakes early enough to dispatch them all at the cost
+    per fire of its earlier waves (a guess before the first)."""
+    lead = Lead(0.1, claims=True)
+    heap: list[tuple[float, str]] = []
+    for i in range(10_000):
+        heapq.heappush(heap, (1000.0 + (i % 3) * 0.01, f"j{i}"))
+    for i in range(5_000):  # an hour later: not part of this burst
+        heapq.heappush(heap, (4600.0, f"k{i}"))
+    wanted = min(LEAD_MAX, 2 * 10_000 * GUESS_PER_CLAIMED_FIRE)
+    assert lead.ahead(heap) == pytest.approx(wanted)
+    lead.dispatched(1000.0 - wanted, 10_000)  # it took 40 us a fire: the next burst knows
+    lead.end_wave(1000.0 - wanted + 0.4)
+    assert lead.per_fire == pytest.approx(40e-6)
+    assert lead.ahead(heap) == pytest.approx(0.8)
+    few = [(1000.0, "a"), (1000.05, "b")]
+    assert Lead(0.1, claims=True).ahead(few) == 0.1  # a few fires: the base lead
+    assert Lead(0, claims=True).ahead(heap) == 0  # every step explicit
+    huge = [(1000.0, f"h{i}") for i in range(100_000)]
+    assert Lead(0.1, claims=False).ahead(huge) == LEAD_MAX  # at most
+
+
+def test_a_first_burst_of_claimed_fires_is_handed_over_before_its_fire_time(
+    tmp_path, clock: FakeClock  # type: ignore[no-untyped-def]
+) -> None:
+    """Two thousand fires claimed in an SQLite file take longer than a base lead of 0.05 s
+    (by the first guess of the cost per fire): the loop wakes earlier than that, however the
+    jobs came in while it slept."""
+    base = 0.05
+    s = Scheduler(f"sqlite:///{tmp_path / 'jobs.db'}", clock=clock, timezone="UTC", lead=base)
+    s.start()
+    try:
+        t0 = clock.time()
+        when = datetime.fromtimestamp(t0 + 3600, UTC)
+        for i in range(2_000):
+            s.add_job(noop, DateTrigger(when), name=f"d{i}")
+        # the lead the loop works out: 2 x 2,000 x the guess, less a quarter at most (it
+        # wakes to work it out again only when a quarter more is needed)
+        shortest = 2 * 2_000 * GUESS_PER_CLAIMED_FIRE / 1.25
+        assert shortest > base
+        clock.advance(3600 - shortest)
+        handed_over(s, 2_000)
+        assert s.get_runs() == []  # none started: their fire time has not come
+        clock.advance(shortest)
+        wait_for(lambda: len(s.get_runs(limit=3_000)) == 2_000, 30, "the burst run")
+        assert {r.started_ts for r in s.get_runs(limit=3_000)} == {t0 + 3600}
+    finally:
+        s.shutdown()
