@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import weakref
+import zlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -31,6 +32,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     insert,
     inspect,
     select,
@@ -41,8 +43,10 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..errors import InvalidArgumentError, StateVersionError, StoreError
+from ._pgwatch import install_notify
 
 __all__ = [
+    "create_schema",
     "Tables",
     "build_tables",
     "create_engine_for",
@@ -352,3 +356,20 @@ def init_meta(conn: Connection, meta: Table) -> None:
     missing = [{"key": k, "value": v} for k, v in initial.items() if k not in present]
     if missing:
         conn.execute(insert(meta), missing)
+
+
+def create_schema(conn: Connection, metadata: MetaData, t: Tables, prefix: str, shown: str) -> None:
+    """Create the tables (and on PostgreSQL the change notifications) in the open write
+    transaction ``conn`` if they are not there, after checking that no newer nbsched made
+    them (:class:`StateVersionError`), and bring older ones up to date."""
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        # two processes creating the same tables at once would collide in PostgreSQL's
+        # catalog: serialize them on the prefix
+        conn.execute(select(func.pg_advisory_xact_lock(zlib.crc32(prefix.encode()))))
+    check_schema(conn, t.meta, shown)
+    metadata.create_all(conn, checkfirst=True)
+    init_meta(conn, t.meta)
+    upgrade_schema(conn, t)
+    if postgres:
+        install_notify(conn, prefix, t.meta.name, CHANGES_KEY)

@@ -21,9 +21,10 @@ several processes at once:
   events, cache lookup, result objects) was 60% of an ``add_job``; see ``_direct.py``.
 
 Only SQLAlchemy Core is used; the tables (:func:`build_tables`), the engine set-up and the
-schema checks live in ``_sqlsetup.py``, the direct write path in ``_direct.py``, the history
-sizes behind the retention prune in ``_runcounts.py``, and the file watch and the change
-marker's short cut in ``_filewatch.py``.
+schema live in ``_sqlsetup.py``, the direct write path in ``_direct.py``, the run table's
+queries and retention prune in ``_history.py`` (the history sizes behind it in
+``_runcounts.py``), fire claims and scheduler beats in ``_claims.py``, and the file watch and
+the change marker's short cut in ``_filewatch.py``.
 """
 
 from __future__ import annotations
@@ -32,17 +33,13 @@ import contextlib
 import os
 import re
 import threading
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    Column,
-    Integer,
     MetaData,
     Table,
     bindparam,
-    delete,
     func,
     insert,
     select,
@@ -50,7 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
-from sqlalchemy.sql.elements import ColumnElement, TextClause
+from sqlalchemy.sql.elements import TextClause
 
 from .._clock import SystemClock
 from ..abc import ALL_OWNERS, Clock, JobStore
@@ -62,14 +59,15 @@ from ..errors import (
     StoreError,
 )
 from ..jobs import Job, Run, RunStatus
-from ._claims import beat, claim_fires, forget, of, pg_next_run_times, release_case
+from ._claims import beat, claim_fires, forget, pg_next_run_times, release_case
 from ._common import check_limit, check_retention
 from ._direct import CoreTx, DirectPath, JobStatements, Tx
 from ._filewatch import MarkerCache, watch_files
+from ._history import RunHistory, owner_is
 from ._outputs import discard_outputs
-from ._pgwatch import PgWatch, channel_name, install_notify
+from ._pgwatch import PgWatch, channel_name
 from ._rows import job_to_row, row_to_job, row_to_run, run_to_row
-from ._runcounts import CHUNK, RunCounts, chunks
+from ._runcounts import CHUNK, RunCounts
 from ._sqlsetup import (
     BEGIN_OPTION,
     BEGIN_WRITE,
@@ -78,14 +76,12 @@ from ._sqlsetup import (
     Tables,
     build_tables,
     busy_ms_from,
-    check_schema,
     create_engine_for,
+    create_schema,
     db_message,
-    init_meta,
     install_hooks,
     is_memory_sqlite,
     make_sqlite_dir,
-    upgrade_schema,
 )
 
 __all__ = ["SQLAlchemyJobStore", "Tables", "build_tables", "SCHEMA_VERSION"]
@@ -216,26 +212,8 @@ class SQLAlchemyJobStore(JobStore):
 
     def _build_statements(self) -> None:
         t = self._t
-        runs = t.runs
-        newest_first: list[ColumnElement[Any]] = [runs.c.scheduled_ts.desc()]
-        # SQLite's DESC already puts NULLs last (and older SQLite has no NULLS LAST)
-        started = runs.c.started_ts.desc()
-        newest_first.append(started if self._sqlite else started.nulls_last())
-        newest_first.append(runs.c.id.desc())
-        self._newest_first = newest_first
+        self._history = RunHistory(t, sqlite=self._sqlite, upsert=self._upsert)
         self._marker_stmt = select(t.meta.c.value).where(t.meta.c.key == CHANGES_KEY)
-        keep = (
-            select(runs.c.id)
-            .where(runs.c.job_name == bindparam("prune_job"))
-            .order_by(*newest_first)
-            .offset(bindparam("prune_keep", type_=Integer()))
-        )
-        self._prune_stmt = delete(runs).where(runs.c.id.in_(keep))
-        # the executed notebooks of the runs a prune deletes (they go with them)
-        self._pruned_files_stmt = select(runs.c.output_path).where(
-            runs.c.id.in_(keep), runs.c.output_path.is_not(None)
-        )
-        self._jobs_with_files: set[str] = set()  # jobs seen writing runs with output files
         self._next_run_stmt = (
             update(t.jobs)
             .where(t.jobs.c.name == bindparam("nrt_name"))
@@ -247,13 +225,6 @@ class SQLAlchemyJobStore(JobStore):
         if self._engine.dialect.name == "postgresql":
             self._pg_next_run_stmt = pg_next_run_times(t)
         self._job_sql = JobStatements(t, self._upsert)
-        self._upsert_runs_stmt: Any = None
-        if self._upsert is not None:
-            stmt = self._upsert(runs)
-            self._upsert_runs_stmt = stmt.on_conflict_do_update(
-                index_elements=[runs.c.id],
-                set_={c.name: stmt.excluded[c.name] for c in runs.c if c.name != "id"},
-            )
 
     # -- transactions and errors ------------------------------------------------------------
 
@@ -324,17 +295,7 @@ class SQLAlchemyJobStore(JobStore):
                 make_sqlite_dir(self._engine.url, self.url)
             try:
                 with self._writing("open", opening=True) as conn:
-                    if conn.dialect.name == "postgresql":
-                        # two processes creating the same tables at once would collide in
-                        # PostgreSQL's catalog; serialize them on the prefix
-                        key = zlib.crc32(self.table_prefix.encode())
-                        conn.execute(select(func.pg_advisory_xact_lock(key)))
-                    check_schema(conn, self._t.meta, self.url)
-                    self._metadata.create_all(conn, checkfirst=True)
-                    init_meta(conn, self._t.meta)
-                    upgrade_schema(conn, self._t)
-                    if conn.dialect.name == "postgresql":
-                        install_notify(conn, self.table_prefix, self._t.meta.name, CHANGES_KEY)
+                    create_schema(conn, self._metadata, self._t, self.table_prefix, self.url)
             except BaseException:
                 if self._owns_engine:
                     self._engine.dispose()  # a failed open() holds no connections
@@ -432,7 +393,7 @@ class SQLAlchemyJobStore(JobStore):
         jobs = self._t.jobs
         stmt = select(jobs).order_by(jobs.c.name)
         if owner is not ALL_OWNERS:
-            stmt = stmt.where(_owner_is(jobs.c.owner, owner))
+            stmt = stmt.where(owner_is(jobs.c.owner, owner))
         with self._reading("get_jobs") as conn:
             rows = conn.execute(stmt).mappings().all()
         return [row_to_job(row) for row in rows]
@@ -481,69 +442,22 @@ class SQLAlchemyJobStore(JobStore):
         if not runs:
             return
         # The last write of an id wins (PostgreSQL refuses one statement touching a row
-        # twice); rows go in id order, so that two concurrent batches lock them in the same
-        # order and cannot deadlock.
+        # twice); rows go in id order (see RunHistory.write).
         latest = {run.id: run for run in runs}
         rows = [run_to_row(latest[run_id]) for run_id in sorted(latest)]
         with self._counts.lock:
             added, known = self._counts.read(rows)
         with self._writing("write_runs") as conn:
-            if self._upsert_runs_stmt is not None:
-                conn.execute(self._upsert_runs_stmt, rows)
-            else:
-                table = self._t.runs
-                for ids in chunks([row["id"] for row in rows]):
-                    conn.execute(delete(table).where(table.c.id.in_(ids)))
-                conn.execute(insert(table), rows)
-            exact = self._count_runs(conn, [name for name, n in known.items() if n is None])
-            prune: list[str] = []
-            bounds: dict[str, int] = {}
-            for name in known:
-                before = known[name]
-                bound = exact.get(name, 0) if before is None else before + added[name]
-                if bound > self.retention:
-                    prune.append(name)
-                    bound = self.retention
-                bounds[name] = bound
-            gone: list[str] = []
-            if prune:
-                keep = self.retention
-                params = [{"prune_job": name, "prune_keep": keep} for name in prune]
-                # Only jobs known to have files pay for the look (notebook jobs, not the
-                # thousands of thread runs a second).
-                with_files = self._jobs_with_files
-                with_files.update(row["job_name"] for row in rows if row["output_path"])
-                for p in params:
-                    if p["prune_job"] in with_files:
-                        gone += conn.execute(self._pruned_files_stmt, p).scalars()
-                conn.execute(self._prune_stmt, params)
+            bounds, gone = self._history.write(conn, rows, known, added, self.retention)
         with self._counts.lock:  # only what was committed
             self._counts.update(rows, bounds)
         if gone:
             discard_outputs(gone)
 
-    def _count_runs(self, conn: Connection, names: Sequence[str]) -> dict[str, int]:
-        runs = self._t.runs
-        counts: dict[str, int] = {}
-        for chunk in chunks(names):
-            stmt = (
-                select(runs.c.job_name, func.count())
-                .where(runs.c.job_name.in_(chunk))
-                .group_by(runs.c.job_name)
-            )
-            counts.update((name, count) for name, count in conn.execute(stmt))
-        return counts
-
     def get_runs(
         self, job_name: str | None = None, *, owner: Any = ALL_OWNERS, limit: int = 50
     ) -> list[Run]:
-        check_limit(limit)
-        runs = self._t.runs
-        stmt = select(runs).order_by(*self._newest_first).limit(limit)
-        if job_name is not None:
-            stmt = stmt.where(runs.c.job_name == job_name)
-        if owner is not ALL_OWNERS:
-            stmt = stmt.where(_owner_is(runs.c.owner, owner))
+        stmt = self._history.recent(job_name, owner, check_limit(limit))
         with self._reading("get_runs") as conn:
             rows = conn.execute(stmt).mappings().all()
         return [row_to_run(row) for row in rows]
@@ -551,33 +465,12 @@ class SQLAlchemyJobStore(JobStore):
     def last_runs(
         self, job_names: Sequence[str] | None = None, *, owner: Any = ALL_OWNERS
     ) -> dict[str, Run]:
-        """One query: each job joined to its newest run, found through the runs index on
-        (job_name, order). More names than fit a statement read every job's instead."""
-        jobs, runs = self._t.jobs, self._t.runs
+        """One query (see ``RunHistory.last``)."""
         names = None if job_names is None else list(job_names)
         if names == []:
             return {}
-        newest = runs.alias("newest")
-        started = newest.c.started_ts.desc()
-        newest_id = (
-            select(newest.c.id)
-            .where(newest.c.job_name == jobs.c.name)
-            .order_by(
-                newest.c.scheduled_ts.desc(),
-                started if self._sqlite else started.nulls_last(),
-                newest.c.id.desc(),
-            )
-            .limit(1)
-            .correlate(jobs)
-            .scalar_subquery()
-        )
-        stmt = select(runs).select_from(jobs.join(runs, runs.c.id == newest_id))
-        if names is not None and len(names) <= CHUNK:
-            stmt = stmt.where(jobs.c.name.in_(names))
-        if owner is not ALL_OWNERS:
-            stmt = stmt.where(_owner_is(jobs.c.owner, owner))
         with self._reading("last_runs") as conn:
-            rows = conn.execute(stmt).mappings().all()
+            rows = conn.execute(self._history.last(names, owner)).mappings().all()
         found = {row["job_name"]: row_to_run(row) for row in rows}
         if names is not None and len(names) > CHUNK:
             wanted = set(names)
@@ -585,22 +478,14 @@ class SQLAlchemyJobStore(JobStore):
         return found
 
     def get_run(self, run_id: str) -> Run | None:
-        runs = self._t.runs
         with self._reading("get_run") as conn:
-            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+            row = conn.execute(self._history.one(run_id)).mappings().first()
         return None if row is None else row_to_run(row)
 
     def finish_stale_runs(
         self, owner: Any, status: RunStatus, error: str, now: float, spare: Sequence[str] = ()
     ) -> int:
-        runs = self._t.runs
-        stmt = (
-            update(runs)
-            .where(runs.c.status == RunStatus.running.value, *[~of(runs, p) for p in spare])
-            .values(status=RunStatus(status).value, error=error, finished_ts=now)
-        )
-        if owner is not ALL_OWNERS:
-            stmt = stmt.where(_owner_is(runs.c.owner, owner))
+        stmt = self._history.finish_stale(owner, status, error, now, spare)
         with self._writing("finish_stale_runs") as conn:
             return int(conn.execute(stmt).rowcount)
 
@@ -637,6 +522,3 @@ class SQLAlchemyJobStore(JobStore):
         real = os.path.realpath(self._watched[0])
         watch = watch_files((real, f"{real}-wal"), callback)
         return None if watch is None else watch.stop
-
-def _owner_is(column: Column[Any], owner: str | None) -> ColumnElement[bool]:
-    return column.is_(None) if owner is None else column == owner

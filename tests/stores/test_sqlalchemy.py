@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-from nbsched.abc import JobStore
+from nbsched.abc import ALL_OWNERS, JobStore
 from nbsched.errors import InvalidArgumentError, StateVersionError, StoreError
 from nbsched.jobs import RunStatus
 from nbsched.stores import MemoryJobStore, SQLAlchemyJobStore
@@ -260,7 +260,8 @@ def test_describe_and_repr_mask_the_password() -> None:
 
 
 def _plan(conn: Connection, stmt: ClauseElement, **params: object) -> str:
-    compiled = stmt.compile(conn)
+    # (IN lists rendered in place: their parameters are expanded only at execution)
+    compiled = stmt.compile(conn, compile_kwargs={"render_postcompile": True})
     assert isinstance(compiled, SQLCompiler)
     values = compiled.construct_params(params) or {}
     positional = tuple(values[key] for key in compiled.positiontup or ())
@@ -272,22 +273,14 @@ def test_the_frequent_queries_use_indexes_on_sqlite(opened: SQLAlchemyJobStore) 
     """change_marker is polled every second by every kernel; get_runs and the prune run with
     every batch. None of them may scan a table or sort in a temporary b-tree."""
     store = opened
-    runs = store.tables.runs
+    history = store._history
     queries: dict[str, tuple[ClauseElement, dict[str, object]]] = {
         "marker": (store._marker_stmt, {}),
-        "prune": (store._prune_stmt, {"prune_job": "x", "prune_keep": 1000}),
-        "runs of a job": (
-            select(runs).where(runs.c.job_name == "x").order_by(*store._newest_first).limit(50),
-            {},
-        ),
-        "runs of an owner": (
-            select(runs).where(runs.c.owner == "x").order_by(*store._newest_first).limit(50),
-            {},
-        ),
-        "stale runs": (
-            select(runs.c.id).where(runs.c.status == "running", runs.c.owner == "x"),
-            {},
-        ),
+        "prune": (history._prune, {"prune_job": "x", "prune_keep": 1000}),
+        "runs of a job": (history.recent("x", ALL_OWNERS, 50), {}),
+        "runs of an owner": (history.recent(None, "x", 50), {}),
+        "newest run of some jobs": (history.last(["x", "y"], ALL_OWNERS), {}),
+        "stale runs": (history.finish_stale("x", RunStatus.crashed, "gone", 0.0, ()), {}),
     }
     with store.engine.connect() as conn:
         for what, (stmt, params) in queries.items():
