@@ -306,7 +306,9 @@ class Executor(ABC):
     * after :meth:`cancel` returns ``True`` the executor has already reported the run with
       the given status, and a late result of that run is dropped;
     * :meth:`shutdown` never hangs: whatever is still running after ``timeout`` is abandoned
-      (threads) or killed (processes) and reported ``cancelled``.
+      (threads) or killed (processes) and reported ``cancelled``;
+    * :meth:`output_so_far` (optional) is cheap and safe from any thread, and never changes
+      what the run's final ``output`` will be.
     """
 
     #: the name jobs use to choose this executor (``Job.executor``)
@@ -351,6 +353,14 @@ class Executor(ABC):
         """How many submitted runs wait for a worker (the run writer holds its batches back
         while there are any). Optional: the default says none."""
         return 0
+
+    def output_so_far(self, run_id: str) -> str | None:
+        """What run ``run_id`` has printed so far while it runs (bounded like its final
+        output: the end of it), for live views; ``None`` when the run is not running here
+        (queued, finished, unknown) or this executor cannot tell. Called from any thread,
+        about once a second per watched run. Optional: the default cannot tell (the dask
+        executor, whose runs print on another machine, keeps it)."""
+        return None
 
     @abstractmethod
     def cancel(self, run_id: str, status: RunStatus = RunStatus.cancelled) -> bool:

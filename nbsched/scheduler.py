@@ -348,6 +348,17 @@ class Scheduler:
         Returns the cancelled run, ``None`` if nothing of that name/id was running."""
         return self._engine.cancel_run(name_or_run_id)
 
+    def run_output(self, run_id: str) -> str | None:
+        """The output run ``run_id`` has printed so far, while it runs (its last megabyte),
+        to follow a long run live; :meth:`get_runs` has its whole ``output`` once it ended.
+
+        :returns: ``None`` when the run is not in flight here (not started yet, ended, an
+            unknown id, another scheduler's), or its executor cannot tell (dask)
+        """
+        if not isinstance(run_id, str):
+            raise InvalidArgumentError(f"run_id must be a run id (a string), got {run_id!r}")
+        return self._engine.output_so_far(run_id)
+
     def get_runs(self, name: str | None = None, limit: int = 50) -> list[Run]:
         """Runs of one job (or of all this owner's jobs), newest first. Records not written
         yet are included; when the store is locked by another process this does not wait

@@ -383,6 +383,18 @@ class Engine:
             for run_id in [r for r, w in waiters.items() if w is waiter]:
                 del waiters[run_id]
 
+    def output_so_far(self, run_id: str) -> str | None:
+        """(any thread, no lock: one dict read) What run ``run_id`` printed so far, if it is
+        in flight and its executor can tell."""
+        entry = self.loop.inflight.get(run_id)
+        if entry is None:
+            return None
+        try:
+            return entry.executor.output_so_far(run_id)
+        except Exception:  # a plug-in's bug must not break the views that ask
+            log.debug("nbsched: output_so_far(%r) failed", run_id, exc_info=True)
+            return None
+
     def cancel_run(self, name_or_run_id: str) -> Run | None:
         loop = self.loop
         with loop.cond:

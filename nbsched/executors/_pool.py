@@ -145,6 +145,31 @@ class Pool:
         """The clock's time, for reports."""
         return self.clock.time()
 
+    def output_of(self, run_id: str) -> str | None:
+        """What run ``run_id`` printed so far, ``None`` unless its body runs in a worker.
+
+        The worker empties its output file when it takes a run, before it says
+        :data:`~._worker.STARTED`: until the parent has seen that (``started_ts``), the file
+        may still hold the previous run's output. Reading is ``pread`` on a duplicate of the
+        file descriptor: the worker's own offset (``O_APPEND``) and the final read are left
+        alone, and the pool thread may close the original meanwhile."""
+        with self.lock:
+            w = self.by_run.get(run_id)
+            request = None if w is None else w.request
+            if (
+                w is None or w.state != BUSY or w.out_fd is None
+                or request is None or request.run_id != run_id or request.started_ts is None
+            ):
+                return None
+            try:
+                fd = os.dup(w.out_fd)
+            except OSError:
+                return None
+        try:
+            return _worker.read_output(fd)
+        finally:
+            os.close(fd)
+
     def defer(self, report: Report) -> None:
         """Report from the pool thread rather than from inside submit() (whose caller may
         hold a lock that its on_finished needs)."""

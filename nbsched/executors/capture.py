@@ -37,7 +37,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
-__all__ = ["Capture", "install", "uninstall", "begin", "end", "buffer", "is_proxy"]
+__all__ = [
+    "Capture", "install", "uninstall", "begin", "end", "buffer", "is_proxy", "LIVE_LIMIT", "tail",
+]
+
+#: at most this many characters of a running run's output are shown live (the end of it),
+#: as the process executor keeps the last megabyte of its runs' output
+LIVE_LIMIT = 1 << 20
 
 _local = threading.local()
 _lock = threading.Lock()
@@ -76,10 +82,28 @@ class Capture:
             self._parts = []
         return text
 
+    def text(self, limit: int = LIVE_LIMIT) -> str:
+        """What was recorded so far (its last ``limit`` characters), while the run goes on.
+        The parts are joined in place, so a view that reads every second joins each write
+        once, not once per read."""
+        with self._lock:
+            parts = self._parts
+            if len(parts) > 1:
+                parts[:] = ["".join(parts)]
+            text = parts[0] if parts else ""
+        return tail(text, limit)
+
     @property
     def closed(self) -> bool:
         """True once the run has ended (:func:`end`)."""
         return not self._open
+
+
+def tail(text: str, limit: int = LIVE_LIMIT) -> str:
+    """The last ``limit`` characters of ``text``, saying how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"[... {len(text) - limit} characters of output omitted ...]\n{text[-limit:]}"
 
 
 def _current() -> Capture | None:

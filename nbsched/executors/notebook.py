@@ -28,6 +28,7 @@ from ..abc import Clock, Executor, FinishCallback, RunRequest, StartCallback
 from ..errors import InvalidArgumentError
 from ..events import RunProgress
 from ..jobs import Job, RunStatus
+from .capture import tail
 
 __all__ = ["NotebookJobExecutor"]
 
@@ -241,6 +242,15 @@ class NotebookJobExecutor(Executor):
         self._on_finished(request, status, output, error, now)
 
     # ------------------------------------------------------------------ control
+
+    def output_so_far(self, run_id: str) -> str | None:
+        """The text the run's cells printed so far (the runner streams it within a tick of
+        the kernel sending it), its last ``capture.LIVE_LIMIT`` characters. Which cell
+        it is on goes to listeners as ``RunProgress``."""
+        slot = self._running.get(run_id)  # (a dict read; the slot's list only grows)
+        if slot is None or slot.reported or slot.request.started_ts is None:
+            return None
+        return tail("".join(list(slot.output)))  # (list(): a copy, safe against appends)
 
     def cancel(self, run_id: str, status: RunStatus = RunStatus.cancelled) -> bool:
         why = "timed out" if status is RunStatus.timed_out else "cancelled"

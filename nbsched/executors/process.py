@@ -191,6 +191,12 @@ class ProcessJobExecutor(Executor):
             return
         pool.wake()
 
+    def output_so_far(self, run_id: str) -> str | None:
+        """Read from the worker's output file: everything the run printed, C-level writes
+        and child processes included (its last megabyte)."""
+        pool = self._pool
+        return None if pool is None else pool.output_of(run_id)
+
     def cancel(self, run_id: str, status: RunStatus = RunStatus.cancelled) -> bool:
         """Stop a queued or running run and report it with ``status`` (with the output printed
         so far) before returning. A running run's worker process group gets SIGTERM now and

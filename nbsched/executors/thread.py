@@ -86,6 +86,7 @@ class ThreadJobExecutor(Executor):
         self._n_abandoned = 0
         self._serial = 0
         self._inflight: dict[str, RunRequest] = {}  # started, not yet ended
+        self._captures: dict[str, _capture.Capture] = {}  # run id -> its body's capture
         # The queue (see the module doc), all under _qlock:
         self._qlock = threading.Lock()
         self._has_work = threading.Condition(self._qlock)  # idle workers wait here
@@ -385,7 +386,8 @@ class ThreadJobExecutor(Executor):
                         return
                     request = None
                     continue
-                _capture.begin()
+                captures = self._captures
+                captures[run_id] = _capture.begin()
                 error = None
                 try:
                     assert request.func is not None
@@ -395,6 +397,7 @@ class ThreadJobExecutor(Executor):
                     status = RunStatus.failed
                     error = traceback.format_exc()
                 output = _capture.end()
+                del captures[run_id]
                 # Whoever pops the request first reports it: this thread, or cancel().
                 if inflight.pop(run_id, None) is None:
                     if self._returned(me, request):
@@ -456,6 +459,13 @@ class ThreadJobExecutor(Executor):
             "(use executor='process' for jobs that must be killable)",
         )
         return True
+
+    def output_so_far(self, run_id: str) -> str | None:
+        # (lock-free dict reads; the capture has its own lock)
+        capture = self._captures.get(run_id)
+        if capture is None or run_id not in self._inflight:  # (not running, or reported)
+            return None
+        return capture.text()
 
     def _finish(self, request: RunRequest, status: RunStatus, output: str, error: str) -> None:
         now = self._clock.time() if self._clock else 0.0

@@ -41,6 +41,7 @@ class RunBook:
         self._keep_marks = marks
         self._selected: str | None = None
         self._pinned: Run | None = None  # the selected run, even once out of the history
+        self._live: tuple[str, str] | None = None  # (run id, output so far) of the selected
         #: bumped by every change (tells a reader whether anything happened since it looked)
         self.changes = 0
 
@@ -113,10 +114,22 @@ class RunBook:
         with self._lock:
             self._selected = run_id
             self._pinned = None
+            self._live = None
             for run in self._recent:
                 if run.id == run_id:
                     self._pinned = run
             self.changes += 1
+
+    def live_output(self, run_id: str, text: str | None) -> str:
+        """The output so far of the run in flight ``run_id``: ``text`` as just read from the
+        scheduler, remembered; when that is ``None`` (the run ended a moment ago and its
+        record is on its way here), what was read last, so the view does not blank out."""
+        with self._lock:
+            if text is not None:
+                self._live = (run_id, text)
+                return text
+            live = self._live
+            return live[1] if live is not None and live[0] == run_id else ""
 
     def _finished(self, run: Run) -> None:
         if run.id == self._selected:

@@ -8,7 +8,7 @@ argument, so tests drive them with a fake clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Literal
@@ -327,7 +327,7 @@ def snapshot(
 
     detail = None
     if selected is not None:
-        detail = _detail(selected, book, flying, progress, now, tz)
+        detail = _detail(selected, book, flying, progress, now, tz, _output_so_far(scheduler))
 
     window = _window(now, marks.values())
     by_name = {job.name: job for job in jobs}
@@ -356,6 +356,13 @@ def snapshot(
     )
 
 
+def _output_so_far(scheduler: Scheduler) -> Callable[[str], str | None]:
+    """``scheduler.run_output``, or a stand-in for schedulers without it (the panel shows
+    their runs' output once they end)."""
+    run_output = getattr(scheduler, "run_output", None)
+    return run_output if callable(run_output) else lambda run_id: None
+
+
 def _detail(
     run_id: str,
     book: RunBook,
@@ -363,15 +370,19 @@ def _detail(
     progress: Mapping[str, tuple[int, int]],
     now: float,
     tz: tzinfo | None,
+    output_so_far: Callable[[str], str | None],
 ) -> RunDetail | None:
     if run_id in flying:
         job_name, started = flying[run_id]
         prog = progress.get(run_id)
+        # Asked of the executor at each refresh while the run is selected (about once a
+        # second): a live view of one run, not a cost per run.
         return RunDetail(
             id=run_id, job_name=job_name, status="running",
             started=_clock_text(started, now, tz),
             duration=fmt_duration(max(0.0, now - started)),
-            output="", error="", output_path=None, progress=prog,
+            output=book.live_output(run_id, output_so_far(run_id)), error="",
+            output_path=None, progress=prog,
         )
     run = book.find(run_id)
     if run is None:

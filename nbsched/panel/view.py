@@ -252,11 +252,15 @@ class PanelView:
         self.runs = W.VBox()
         self.detail = W.HTML()
         self.detail.add_class("nbsched-detail")
+        # The selected run's output and error: a widget of its own, so that a running run's
+        # ticking duration does not send its output again every second (only new output does)
+        self.output = W.HTML()
+        self.output.add_class("nbsched-detail")
         self.progress = W.IntProgress(
             value=0, min=0, max=1, description="cells", layout=W.Layout(display="none")
         )
         self.timeline = W.HTML()
-        history = W.VBox([self.runs, self.progress, self.detail])
+        history = W.VBox([self.runs, self.progress, self.detail, self.output])
         self.tabs = W.Tab(
             children=[self.upcoming, history, self.timeline],
             titles=("Upcoming", "History", "Timeline"),
@@ -376,6 +380,7 @@ class PanelView:
         if detail is None:
             _set(self.detail, value="<small style='color:#757575'>Select a run (Show) to see "
                                     "its output.</small>")
+            _set(self.output, value="")
             _show(self.progress, False)
             return
         parts = [
@@ -386,15 +391,18 @@ class PanelView:
         if detail.output_path:
             parts.append(f"<div>Executed notebook: {_notebook_link(detail.output_path)}</div>")
         if detail.status == "running":
-            parts.append("<div><i>Running; its output is shown when it finishes.</i></div>")
-        if detail.output:
-            parts.append(f"<pre class='nbsched-out'>{_e(detail.output[-20000:])}</pre>")
-        if detail.error:
-            parts.append(f"<pre class='nbsched-out' style='color:#b71c1c'>"
-                         f"{_e(detail.error[-20000:])}</pre>")
-        if not detail.output and not detail.error and detail.status != "running":
-            parts.append("<small style='color:#757575'>(no output)</small>")
+            parts.append("<div><i>Running; its output so far"
+                         + (":" if detail.output else " is empty.") + "</i></div>")
         _set(self.detail, value="".join(parts))
+        out = []
+        if detail.output:
+            out.append(f"<pre class='nbsched-out'>{_e(detail.output[-20000:])}</pre>")
+        if detail.error:
+            out.append(f"<pre class='nbsched-out' style='color:#b71c1c'>"
+                       f"{_e(detail.error[-20000:])}</pre>")
+        if not detail.output and not detail.error and detail.status != "running":
+            out.append("<small style='color:#757575'>(no output)</small>")
+        _set(self.output, value="".join(out))
         if detail.progress is not None:
             done, total = detail.progress
             _set(self.progress, max=max(total, done, 1), value=done)

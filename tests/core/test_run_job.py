@@ -97,3 +97,28 @@ def test_an_interrupt_frees_the_caller_at_once_and_the_run_goes_on(sched: Schedu
     wait_for(
         lambda: sched.get_runs("hang")[0].status is RunStatus.succeeded, 10, "the run to end"
     )
+
+
+def test_run_output_shows_a_run_in_flight_then_its_record_has_it(sched: Scheduler) -> None:
+    said, release = threading.Event(), threading.Event()
+
+    def chatty() -> None:
+        print("hello")
+        said.set()
+        release.wait(30)
+        print("bye")
+
+    sched.add_job(chatty, "every 1h", name="chatty")
+    run_id = sched.start_run("chatty")
+    try:
+        wait_for(said.is_set, 10, "the run to print")
+        assert sched.run_output(run_id) == "hello\n"
+        assert sched.get_runs("chatty")[0].status is RunStatus.running
+    finally:
+        release.set()
+    wait_for(lambda: sched.get_runs("chatty")[0].status is RunStatus.succeeded, 10, "the end")
+    assert sched.run_output(run_id) is None
+    assert sched.get_runs("chatty")[0].output == "hello\nbye\n"
+    assert sched.run_output("no-such-run") is None
+    with pytest.raises(InvalidArgumentError, match="run_id must be a run id"):
+        sched.run_output(None)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ import pytest
 
 from nbsched import RunStatus
 from nbsched.abc import RunRequest
+from nbsched.executors import capture
 from nbsched.executors.thread import REPORT_WITHIN, ThreadJobExecutor
 from nbsched.testing import FakeClock
 from tests.helpers.wait import wait_for
@@ -233,3 +234,37 @@ def test_abandoned_runs_are_counted_per_job_and_the_pool_has_a_ceiling(clock: Fa
     finally:
         release.set()
         executor.shutdown(timeout=5)
+
+
+def test_output_so_far_shows_a_running_body_and_ends_with_it(pool: Pool) -> None:
+    printed, release = threading.Event(), threading.Event()
+
+    def body() -> None:
+        print("first line")
+        printed.set()
+        assert release.wait(10)
+        print("second line")
+
+    executor = pool.executor
+    assert executor.output_so_far("live") is None  # not submitted: nothing to tell
+    capture.install()  # (the scheduler does this when it starts)
+    try:
+        pool.submit("live", body)
+        wait_for(printed.is_set, 10, "the body to print")
+        assert executor.output_so_far("live") == "first line\n"  # while the body still runs
+        assert "live" not in pool.statuses()
+    finally:
+        release.set()
+        pool.reported("live")
+        capture.uninstall()
+    assert executor.output_so_far("live") is None  # ended: its record has the output
+
+
+def test_output_so_far_keeps_the_end_of_a_long_output() -> None:
+    cap = capture.Capture()
+    for i in range(5):
+        cap.append(f"{i}" * 10)
+    assert cap.text() == "".join(f"{i}" * 10 for i in range(5))
+    assert cap.text(limit=15) == "[... 35 characters of output omitted ...]\n333334444444444"
+    cap.append("x")
+    assert cap.close().endswith("4444444444x")  # reading never took anything away

@@ -133,6 +133,24 @@ def test_cancel_run_kills_the_kernel_tree(sched: Scheduler, nbs: Path) -> None:
 
 
 @pytest.mark.slow
+def test_run_output_streams_the_cells_of_a_running_notebook(sched: Scheduler, nbs: Path) -> None:
+    sched.add_job(str(nbs / "sleeps.ipynb"), "every 1h", name="sleeper")
+    run_id = sched.start_run("sleeper")
+    assert sched.run_output(run_id) in (None, "")  # its kernel is still starting
+    try:
+        # Through the scheduler, while the notebook sleeps in its third cell
+        wait_for(lambda: pids_from(sched.run_output(run_id) or ""), 60, "the pids line")
+        assert sched.get_runs("sleeper")[0].status is RunStatus.running
+        pids = pids_from(sched.run_output(run_id) or "")
+    finally:
+        sched.cancel_run(run_id)
+    wait_gone(pids)
+    [run] = sched.get_runs("sleeper")
+    assert run.status is RunStatus.cancelled and pids_from(run.output) == pids
+    assert sched.run_output(run_id) is None
+
+
+@pytest.mark.slow
 def test_a_job_timeout_kills_the_kernel_tree(sched: Scheduler, nbs: Path) -> None:
     _, pids, thread, runs = _start_sleeper(sched, nbs, timeout=10)
     thread.join(60)

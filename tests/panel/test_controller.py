@@ -176,3 +176,76 @@ def test_without_ipywidgets_the_panel_is_the_static_table(
     shown = nbsched.panel(sched)
     assert isinstance(shown, JobTable)
     assert [r.name for r in shown.rows] == ["alpha"] and "install ipywidgets" in shown.caption
+
+
+class Chatty:
+    """A job that prints a line at each step and waits for the test between steps."""
+
+    def __init__(self, steps: int) -> None:
+        self.said = [threading.Event() for _ in range(steps)]
+        self.go = [threading.Event() for _ in range(steps)]
+
+    def __call__(self) -> None:
+        for i, (said, go) in enumerate(zip(self.said, self.go, strict=True)):
+            print(f"step {i + 1}")
+            said.set()
+            go.wait(10)
+
+    def release(self) -> None:
+        for go in self.go:
+            go.set()
+
+
+def test_a_running_runs_output_updates_in_the_history_until_its_record_shows(
+    panel: SchedulerPanel, sched: Scheduler, clock: FakeClock
+) -> None:
+    ctl, view = panel.controller, panel.view
+    job = Chatty(3)
+    sched.add_job(job, "every 1h", name="chatty")
+    run_id = sched.start_run("chatty")
+    values: list[str] = []
+    view.output.observe(lambda change: values.append(change.new), "value")
+    t = 0.0
+    try:
+        view.tabs.selected_index = 1
+        job.said[0].wait(10)
+        ctl.select(run_id)
+        assert "step 1" in view.output.value and "running" in view.detail.value
+        sent = len(values)
+        clock.advance(1)  # the duration moves; the output does not: not sent again
+        assert ctl.poll(t := t + 1.0)
+        assert len(values) == sent and "step 2" not in view.output.value
+        job.go[0].set()
+        job.said[1].wait(10)
+        assert ctl.poll(t := t + 1.0)  # the next tick shows the new line, run still going
+        assert "step 1\nstep 2" in view.output.value and "running" in view.detail.value
+        assert len(values) == sent + 1
+    finally:
+        job.release()
+    wait_for(lambda: not ctl.book.running(), 10, "the run to end")
+    assert ctl.poll(t + 1.0)
+    assert "succeeded" in view.detail.value and "running" not in view.detail.value
+    assert "step 1\nstep 2\nstep 3" in view.output.value  # the record's output
+
+
+def test_the_refresher_thread_streams_the_selected_runs_output(
+    sched: Scheduler, clock: FakeClock
+) -> None:
+    panel = SchedulerPanel(sched, clock=clock, min_interval=0.05)
+    job = Chatty(2)
+    try:
+        sched.add_job(job, "every 1h", name="chatty")
+        run_id = sched.start_run("chatty")
+        panel.view.tabs.selected_index = 1
+        job.said[0].wait(10)
+        panel.controller.select(run_id)
+        # (the refresher has caught up with the events: the next refresh is the 1 s tick)
+        wait_for(lambda: not panel.controller.throttle.dirty, 10, "a quiet panel")
+        job.go[0].set()
+        job.said[1].wait(10)
+        # No event says the run printed: the refresher's tick brings it, no refresh call
+        wait_for(lambda: "step 2" in panel.view.output.value, 10, "the second line")
+        assert "running" in panel.view.detail.value
+    finally:
+        job.release()
+        panel.close()

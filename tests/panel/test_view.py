@@ -156,8 +156,8 @@ def test_history_detail_progress_and_status_line(
     )
     view.render(_with_detail(state, failed))
     assert view.progress.layout.display == "none"
-    assert "partial &lt;b&gt;output&lt;/b&gt;" in view.detail.value  # escaped
-    assert "ValueError: no" in view.detail.value
+    assert "partial &lt;b&gt;output&lt;/b&gt;" in view.output.value  # escaped
+    assert "ValueError: no" in view.output.value
     view.set_status("No job named 'x'", error=True)
     assert "No job named" in view.status.value and "#c62828" in view.status.value
     view.set_status("")

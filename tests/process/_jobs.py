@@ -73,3 +73,15 @@ def stubborn(pidfile: str) -> None:
     """A job that ignores SIGTERM itself, and whose grandchild does too."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     tree(pidfile, 600, ignore_term=True)
+
+
+def print_then_wait(line: str, go: str, seconds: float = 30) -> None:
+    """Print ``line`` (and the same through fd 1 and a grandchild), then wait until the file
+    ``go`` exists (at most ``seconds``), then print ``"done"``."""
+    print(line)
+    os.write(1, f"{line} via fd\n".encode())
+    subprocess.run(["echo", f"{line} via a grandchild"], check=True)
+    deadline = time.monotonic() + seconds
+    while not Path(go).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print("done")

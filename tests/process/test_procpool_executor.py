@@ -308,3 +308,24 @@ def test_marked_processes_are_ours(executor: ProcessJobExecutor, recorder: Recor
     pids = {p.pid for p in marked(os.getpid())}
     assert set(executor.worker_pids()) <= pids
     assert executor.reaper_pid in pids
+
+
+def test_output_so_far_while_the_run_goes_on(
+    make_executor: Callable[..., ProcessJobExecutor], recorder: Recorder, tmp_path: Path
+) -> None:
+    executor = make_executor(1)  # one worker: the live run reuses the file of the first
+    assert run(executor, recorder, _jobs.add, 2, 3).output == "2 + 3 = 5\n"
+    go = tmp_path / "go"
+    req = make_request(_jobs.print_then_wait, "partial", str(go))
+    executor.submit(req)
+    expected = "partial\npartial via fd\npartial via a grandchild\n"
+    try:
+        wait_for(lambda: executor.output_so_far(req.run_id) == expected, 30, "the live output")
+        assert req.run_id not in recorder.finished
+    finally:
+        go.touch()
+    done = recorder.wait(req.run_id)
+    assert done.status is RunStatus.succeeded, done.error
+    assert done.output == expected + "done\n"  # the live reads took nothing away
+    assert executor.output_so_far(req.run_id) is None
+    assert executor.output_so_far("no-such-run") is None
