@@ -10,10 +10,21 @@ from their beats, every third of the lease: 10 s by default): fires per second r
 record at all), how the runs were shared out, and the body start lateness (median / p99).
 
 Claim cost: ``JobStore.claim_fires`` for a batch of N uncontended fires, plus the
-next-run-time write that releases them, against that write alone, per fire.
+next-run-time write that releases them, against that write alone, per fire. (APScheduler 4
+has no claim-free mode to compare with: every schedule it fires is acquired with a lease,
+``acquired_by``/``acquired_until``; its cost is inside its fires/s.)
+
+APScheduler 4 side (``--aps4``, on PostgreSQL): the anchor ``multisched_aps4.py`` (the
+shared anchors folder, ``$NBSCHED_ANCHORS``) run by the Python of a venv that has the latest
+APScheduler 4 pre-release (``$NBSCHED_APS4_PYTHON``, default ``/tmp/aps4/bin/python``, the
+anchors' ``setup_venvs.sh`` venv plus asyncpg and psycopg), on its own scratch database
+(``--aps4-db``, dropped at the end), with the same jobs (every second, empty body apart from
+recording the run) and the same count of scheduler processes. The two sides alternate which
+goes first from one count to the next; each scheduler is a fresh process. Ratios are
+nbsched / APScheduler 4.
 
 Usage: python bench_multisched.py [--store postgres|sqlite] [--jobs 1000] [--seconds 6]
-           [--procs 1,2,3] [--warmup 1] [--pg-url URL]
+           [--procs 1,2,3] [--warmup 1] [--pg-url URL] [--aps4] [--quick]
 Prints a table on stderr and one JSON line on stdout.
 """
 
@@ -24,6 +35,7 @@ import collections
 import contextlib
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -38,6 +50,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 PG_URL = os.environ.get("NBSCHED_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 OWNER = "bench"
+ANCHORS = os.environ.get("NBSCHED_ANCHORS", "/work/shared/bench/anchors")
+APS4_PYTHON = os.environ.get("NBSCHED_APS4_PYTHON", "/tmp/aps4/bin/python")
 
 WORKER = """
 import signal, sys, threading
@@ -150,6 +164,45 @@ def claim_cost(url: str, jobs: int, rounds: int = 5) -> dict[str, float]:
     }
 
 
+def aps4_once(
+    jobs: int, procs: int, seconds: float, db: str, drain: float
+) -> dict[str, Any]:
+    """One run of the APScheduler 4 anchor; its figures in this bench's terms."""
+    workdir = tempfile.mkdtemp(prefix="nbsched-aps4-")
+    cmd = [
+        APS4_PYTHON, os.path.join(ANCHORS, "multisched_aps4.py"),
+        "--n-sched", str(procs), "--schedules", str(jobs), "--duration", str(round(seconds)),
+        "--db", db, "--drain", str(drain), "--settle", "1",
+        "--workdir", workdir,
+    ]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + drain + 120)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if p.returncode != 0 or not p.stdout.strip():
+        raise RuntimeError(f"APScheduler 4 anchor failed ({p.returncode}): {p.stderr[-2000:]}")
+    res = json.loads(p.stdout.strip().splitlines()[-1])["results"]
+    late = res["lateness_ms"]
+    return {
+        "procs": procs,
+        "fires_per_s": res["fires_per_s_achieved"],
+        "expected": res["fires_expected"],
+        "recorded": res["fires_run_unique"],
+        "duplicates": res["duplicates"],
+        "lost": res["lost"],
+        "share": sorted(res["runs_by_pid"].values(), reverse=True),
+        "late_median_ms": late.get("p50"),
+        "late_p99_ms": late.get("p99"),
+    }
+
+
+def aps4_drop(db: str) -> None:
+    subprocess.run(
+        [APS4_PYTHON, os.path.join(ANCHORS, "multisched_aps4.py"), "--drop-db", "--db", db],
+        capture_output=True, timeout=60, check=False,
+    )
+
+
 @contextlib.contextmanager
 def _place(kind: str, pg_url: str, tmp: str) -> Iterator[str]:
     """The URL to use: a SQLite file in ``tmp``, or a schema of our own on the PostgreSQL
@@ -175,40 +228,73 @@ def _place(kind: str, pg_url: str, tmp: str) -> Iterator[str]:
         admin.dispose()
 
 
+def _row(side: str, r: dict[str, Any]) -> str:
+    late = f"{r['late_median_ms']} / {r['late_p99_ms']}"
+    return (
+        f"{side:>8} {r['procs']:>5} {r['fires_per_s']:>8} {r['expected']:>8} "
+        f"{r['recorded']:>8} {r['duplicates']:>4} {r['lost']:>5} {late:>16}  {r['share']}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store", choices=["postgres", "sqlite"], default="postgres")
     ap.add_argument("--jobs", type=int, default=1000)
-    ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--seconds", type=float, default=6.0, help="measured seconds per row")
     ap.add_argument("--procs", default="1,2,3")
     ap.add_argument("--warmup", type=float, default=1.0, help="seconds left out at the start")
     ap.add_argument("--pg-url", default=PG_URL)
+    ap.add_argument("--aps4", action="store_true", help="also run APScheduler 4 (PostgreSQL)")
+    ap.add_argument("--aps4-db", default="nbsched_bench_aps4")
+    ap.add_argument("--quick", action="store_true", help="100 jobs, 4 s rows: a smoke run")
     args = ap.parse_args()
+    if args.quick:
+        args.jobs, args.seconds = min(args.jobs, 100), min(args.seconds, 4.0)
+    if args.aps4 and args.store != "postgres":
+        ap.error("--aps4 compares on PostgreSQL only (--store postgres)")
     sys.path[:0] = [REPO, HERE]
-    with tempfile.TemporaryDirectory() as tmp, _place(args.store, args.pg_url, tmp) as url:
-        results = [
-            run_once(url, args.jobs, int(k), args.seconds, args.warmup) for k in args.procs.split(",")
-        ]
-        cost = claim_cost(url, args.jobs)
+    counts = [int(k) for k in args.procs.split(",")]
+    ours: list[dict[str, Any]] = []
+    theirs: list[dict[str, Any]] = []
+    drain = 3.0 if args.quick else 15.0
+    try:
+        with tempfile.TemporaryDirectory() as tmp, _place(args.store, args.pg_url, tmp) as url:
+            for i, k in enumerate(counts):
+                sides = ["nbsched", "aps4"] if args.aps4 else ["nbsched"]
+                for side in sides if i % 2 == 0 else reversed(sides):
+                    if side == "nbsched":
+                        ours.append(run_once(url, args.jobs, k, args.seconds, args.warmup))
+                    else:
+                        theirs.append(aps4_once(args.jobs, k, args.seconds, args.aps4_db, drain))
+            cost = claim_cost(url, args.jobs)
+    finally:
+        if args.aps4:
+            aps4_drop(args.aps4_db)
     print(
         f"{args.store}, {args.jobs} jobs every second, {args.seconds:g} s per row\n"
-        f"{'procs':>5} {'fires/s':>8} {'expected':>8} {'recorded':>8} {'dup':>4} {'lost':>5} "
-        f"{'late med/p99 ms':>16}  share",
+        f"{'':>8} {'procs':>5} {'fires/s':>8} {'expected':>8} {'recorded':>8} {'dup':>4} "
+        f"{'lost':>5} {'late med/p99 ms':>16}  share",
         file=sys.stderr,
     )
-    for r in results:
-        print(
-            f"{r['procs']:>5} {r['fires_per_s']:>8} {r['expected']:>8} {r['recorded']:>8} "
-            f"{r['duplicates']:>4} {r['lost']:>5} "
-            f"{str(r['late_median_ms']) + ' / ' + str(r['late_p99_ms']):>16}  {r['share']}",
-            file=sys.stderr,
-        )
+    for r in ours:
+        print(_row("nbsched", r), file=sys.stderr)
+    for r in theirs:
+        print(_row("aps4", r), file=sys.stderr)
+    ratios = {
+        str(a["procs"]): round(a["fires_per_s"] / b["fires_per_s"], 2) if b["fires_per_s"] else None
+        for a, b in zip(ours, theirs, strict=False)
+    }
+    if theirs:
+        print(f"fires/s nbsched / APScheduler 4, by scheduler count: {ratios}", file=sys.stderr)
     print(
         f"claim: {cost['claim_us_per_fire']} us per fire (batched), next-run-time write "
         f"alone: {cost['write_us_per_fire']} us per fire",
         file=sys.stderr,
     )
-    print(json.dumps({"store": args.store, "jobs": args.jobs, "runs": results, **cost}))
+    out: dict[str, Any] = {"store": args.store, "jobs": args.jobs, "runs": ours, **cost}
+    if theirs:
+        out.update(aps4=theirs, ratios=ratios)
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@ with ``nbsched add``, and ``"module:function"`` jobs a plain program added with
 ``Scheduler(db_url)``. A notebook's own cell and function jobs stay with its kernel. Jobs
 with ``executor="dask"`` run on the Dask cluster ``$NBSCHED_DASK_ADDRESS`` names.
 
+Its settings are the server extension's: the ``NbschedConfig`` section of the Jupyter
+server's config files (``jupyter_server_config.json`` / ``.py`` on the Jupyter config path),
+so one file sets ``lease_seconds``, ``retention``, ``output_dir``, ``dask_address``... for
+both; the environment variables win as everywhere else. The store is ``--db``'s.
+
 How it ends -- never by hanging, so that systemd, a container runtime or supervisord can
 restart it (the lesson of Airflow #32706, whose scheduler hung at exit forever after its
 database went away, and so was never restarted):
@@ -82,7 +87,8 @@ def command(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     url = _with_timeouts(store_url(args.db))
-    executors = _executors()
+    config = _config()
+    executors = _executors(config)
     stop = threading.Event()
     signals: list[int] = []
 
@@ -90,7 +96,11 @@ def command(args: argparse.Namespace) -> int:
         signals.append(signum)
         stop.set()
 
-    scheduler = Scheduler(url, owner=None, executors=executors)
+    scheduler = Scheduler(
+        url, owner=None, executors=executors, timezone=config.timezone or None,
+        max_workers=config.max_workers, retention=config.retention,
+        lease_seconds=config.lease_seconds,
+    )
     previous = _handle_signals(on_signal)
     reason: str | None = None
     try:
@@ -141,14 +151,46 @@ def _serve(
     return _watch(scheduler, give_up_after, stop, path, identity)
 
 
-def _executors() -> dict[str, Executor]:
+def _config() -> NbschedConfig:
+    """``NbschedConfig`` as the server extension sees it: the ``jupyter_server_config``
+    files of the Jupyter config path (a later folder of the path is overridden by an
+    earlier one, as Jupyter does).
+
+    :raises CliError: a config file that cannot be read, or a bad value in it
+    """
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets import TraitError
+    from traitlets.config.loader import (
+        Config,
+        ConfigFileNotFound,
+        JSONFileConfigLoader,
+        PyFileConfigLoader,
+    )
+
+    merged = Config()
+    for folder in reversed(jupyter_config_path()):
+        for loader in (JSONFileConfigLoader, PyFileConfigLoader):
+            name = "jupyter_server_config." + ("json" if loader is JSONFileConfigLoader else "py")
+            try:
+                merged.merge(loader(name, path=folder).load_config())
+            except ConfigFileNotFound:
+                continue
+            except Exception as exc:  # a syntax error, bad JSON
+                raise CliError(f"Cannot read {os.path.join(folder, name)}: {exc}") from None
+    try:
+        return NbschedConfig(config=merged)
+    except TraitError as exc:
+        raise CliError(f"Bad NbschedConfig setting: {exc}") from None
+
+
+def _executors(config: NbschedConfig) -> dict[str, Executor]:
     """The executors the kernels' settings add (the notebook executor; ``"dask"`` when
     :data:`ENV_DASK_ADDRESS` names a Dask scheduler), as in kernels and the server.
 
     :raises CliError: the address is set but the Dask executor cannot be loaded
     """
     try:
-        return NbschedConfig().executors()
+        return config.executors()
     except NbschedError as exc:
         raise CliError(str(exc)) from exc
 

@@ -13,8 +13,19 @@ its group is registered with a :class:`~nbsched.executors.reaper.Reaper` of the 
 nothing a run starts outlives the worker however it dies. Whatever the body left running in
 its group when it returns is killed with the group: a run's processes end with the run.
 
-Run as a program (``python -m nbsched.executors._dask_remote RESULT``) this module is that
-child: it reads the pickled job from stdin, runs it, and writes how it ended to ``RESULT``.
+Notebook runs (:func:`run_task` with ``notebook=True``) take the same road: the child runs
+:func:`nbsched.runner.run_notebook` (see :mod:`._dask_notebook`), whose kernel is then a
+grandchild of the worker with the same guarantees (PDEATHSIG on the child, the child's own
+reaper for what the kernel starts). A notebook run is stopped by closing the child's stdin,
+which it watches: it kills the kernel and saves the executed notebook with its mark, and
+only after :data:`NOTEBOOK_GRACE` is its group killed. (Not by a signal: a Python signal
+handler in the child, whose main thread runs nbclient's event loop, made the kernel's
+running cell end in a ``KeyboardInterrupt`` reply before it was killed, and the notebook
+then read "failed" instead of "cancelled".)
+
+Run as a program (``python -m nbsched.executors._dask_remote RESULT [--notebook]``) this
+module is that child: it reads the pickled job from stdin, runs it, and writes how it ended
+to ``RESULT``.
 """
 
 from __future__ import annotations
@@ -44,16 +55,24 @@ STARTED_TOPIC = "nbsched-run-started"
 OUTPUT_LIMIT = 1 << 20
 #: how long a killed run's group gets between SIGTERM and SIGKILL
 KILL_GRACE = 0.5
+#: ... a notebook run's child, to kill its kernel and save the executed notebook; also how
+#: long past its own timeout (which the child enforces, marking the notebook) it may take
+NOTEBOOK_GRACE = 5.0
 
 _lock = threading.Lock()
 _children: dict[str, subprocess.Popen[bytes]] = {}  # run id -> its child, in this worker
+_notebooks: set[str] = set()  # run ids of those children that run notebooks
 _stopped: dict[str, str] = {}  # run id -> the status it was stopped with
 _reaper: Reaper | None = None
 
 
-def run_task(payload: bytes, run_id: str, timeout: float | None) -> tuple[Any, ...]:
+def run_task(
+    payload: bytes, run_id: str, timeout: float | None, notebook: bool = False
+) -> tuple[Any, ...]:
     """Run one job in a child process; the Dask task of every run.
 
+    :param notebook: ``payload`` is a notebook run's pickled settings (see
+        :mod:`._dask_notebook`), not a function job
     :returns: ``(status, output, error, started_ts, finished_ts)``; ``status`` is a
         ``RunStatus`` value
     """
@@ -62,7 +81,7 @@ def run_task(payload: bytes, run_id: str, timeout: float | None) -> tuple[Any, .
     os.close(fd)
     try:
         child = subprocess.Popen(
-            [sys.executable, "-m", __name__, result_path],
+            [sys.executable, "-m", __name__, result_path, *(["--notebook"] if notebook else [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -72,6 +91,8 @@ def run_task(payload: bytes, run_id: str, timeout: float | None) -> tuple[Any, .
         )
         with _lock:
             _children[run_id] = child
+            if notebook:
+                _notebooks.add(run_id)
         reaper.add(child.pid)
         _announce(run_id)
         chunks: list[bytes] = []
@@ -79,19 +100,26 @@ def run_task(payload: bytes, run_id: str, timeout: float | None) -> tuple[Any, .
         reader.start()
         assert child.stdin is not None
         with contextlib.suppress(BrokenPipeError):
-            child.stdin.write(payload)
-            child.stdin.close()
-        try:
-            child.wait(timeout)
+            if notebook:  # stdin stays open: closing it stops the run (see _stop)
+                child.stdin.write(len(payload).to_bytes(8, "big") + payload)
+                child.stdin.flush()
+            else:
+                child.stdin.write(payload)
+                child.stdin.close()
+        try:  # (a notebook's child enforces the timeout itself, and marks the notebook)
+            child.wait(timeout + NOTEBOOK_GRACE if notebook and timeout else timeout)
         except subprocess.TimeoutExpired:
             _stop(run_id, "timed_out")  # the worker stops it even if the client is gone
         child.wait()
+        with contextlib.suppress(OSError):
+            child.stdin.close()
         _kill_group(child.pid, signal.SIGKILL)  # whatever the body left behind
         reaper.remove(child.pid)
         reader.join(1.0)
         output = _tail(b"".join(chunks))
         with _lock:
             _children.pop(run_id, None)
+            _notebooks.discard(run_id)
             stopped = _stopped.pop(run_id, None)
         return _outcome(child, result_path, output, stopped, timeout)
     finally:
@@ -118,8 +146,17 @@ def _stop(run_id: str, status: str) -> bool:
         if child is None or child.poll() is not None:
             return False
         _stopped[run_id] = status
-    _kill_group(child.pid, signal.SIGTERM)
-    threading.Timer(KILL_GRACE, _kill_group, (child.pid, signal.SIGKILL)).start()
+        notebook = run_id in _notebooks
+    if notebook:  # the child kills the kernel and saves the notebook, then exits
+        with contextlib.suppress(OSError, ValueError):
+            assert child.stdin is not None
+            child.stdin.close()
+    else:
+        _kill_group(child.pid, signal.SIGTERM)
+    grace = NOTEBOOK_GRACE if notebook else KILL_GRACE
+    timer = threading.Timer(grace, _kill_group, (child.pid, signal.SIGKILL))
+    timer.daemon = True
+    timer.start()
     return True
 
 
@@ -143,6 +180,8 @@ def _outcome(
             else "Cancelled while it ran"
         )
         return stopped, output, why, started, now
+    if isinstance(ok, str):  # a notebook run: its status as run_notebook gave it
+        return ok, output, error, started, finished
     if ok is None:  # the child died before it could say how the job ended
         code = child.returncode
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
@@ -193,11 +232,18 @@ def _child_setup() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _main(result_path: str) -> None:
-    """The child: run the job read from stdin and write ``(ok, started, finished, error)``."""
+def _main(result_path: str, notebook: bool) -> None:
+    """The child: run the job read from stdin and write ``(ok, started, finished, error)``
+    (``ok``: a status string for a notebook run)."""
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     started: float | None = None
+    if notebook:
+        from ._dask_notebook import run_in_child
+
+        result: tuple[Any, ...] = run_in_child(sys.stdin.buffer)
+        _write(result_path, result)
+        return
     try:
         func, args, kwargs = unpack(sys.stdin.buffer.read())
         started = time.time()
@@ -205,9 +251,13 @@ def _main(result_path: str) -> None:
     except BaseException as exc:  # SystemExit and KeyboardInterrupt included: report them
         tb = exc.__traceback__.tb_next if started is not None and exc.__traceback__ else None
         error = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
-        result: tuple[Any, ...] = (False, started, time.time(), error)
+        result = (False, started, time.time(), error)
     else:
         result = (True, started, time.time(), None)
+    _write(result_path, result)
+
+
+def _write(result_path: str, result: tuple[Any, ...]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     with open(result_path + ".tmp", "wb") as f:
@@ -216,4 +266,4 @@ def _main(result_path: str) -> None:
 
 
 if __name__ == "__main__":
-    _main(sys.argv[1])
+    _main(sys.argv[1], "--notebook" in sys.argv[2:])

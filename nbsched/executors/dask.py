@@ -7,6 +7,15 @@ captured at the file-descriptor level into ``Run.output``, timeouts and ``cancel
 really stop the run's whole process tree on the worker (the worker stays usable), and
 functions defined in a notebook travel by value (cloudpickle).
 
+Notebook jobs (a ``.ipynb`` target) run there too, through the same runner as the local
+notebook executor (:func:`nbsched.runner.run_notebook`, in a kernel the worker's child
+process starts): parameters are injected as locally, the text the cells print is the run's
+output, and a timeout or ``cancel_run`` kills the kernel and everything it started on the
+worker. The executed notebook is written where the local notebook executor would write it
+(``output_dir``, ``Run.output_path``) -- **by the worker**, so that path must be on a file
+system the workers share with the scheduler (as a ``LocalCluster``'s workers do); the
+notebook itself is read there, from the job's absolute path, as well.
+
 The cluster is a dependency that can go away, like the store: when the Dask scheduler is
 unreachable, runs in flight are recorded ``crashed`` with the reason, new runs are recorded
 ``failed`` with it (never queued silently), :meth:`DaskJobExecutor.fault` says what is wrong
@@ -22,6 +31,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import cloudpickle
@@ -29,6 +40,7 @@ import cloudpickle
 from ..abc import Clock, Executor, FinishCallback, RunRequest, StartCallback
 from ..errors import InvalidArgumentError, NotPicklableError, SchedulerNotRunningError
 from ..jobs import Job, RunStatus
+from ._dask_notebook import pack_notebook
 from ._dask_remote import STARTED_TOPIC, cancel_on_worker, run_task
 from .payload import pack
 
@@ -48,11 +60,22 @@ class DaskJobExecutor(Executor):
     :param cluster: the Dask scheduler's address (``"tcp://host:8786"``), or a connected
         ``distributed.Client`` (then it stays the caller's: :meth:`shutdown` does not close it)
     :param name: the executor name jobs refer to
+    :param output_dir: where notebook jobs' executed notebooks go, as for
+        :class:`~nbsched.executors.notebook.NotebookJobExecutor` (default: ``$NBSCHED_OUTPUT_DIR``,
+        else ``<jupyter data dir>/nbsched/runs``); the workers must see the same folder
+    :param kernel_name: kernel for every notebook run instead of each notebook's own
     """
 
     name = "dask"
 
-    def __init__(self, cluster: str | Any, *, name: str = "dask") -> None:
+    def __init__(
+        self,
+        cluster: str | Any,
+        *,
+        name: str = "dask",
+        output_dir: str | Path | None = None,
+        kernel_name: str | None = None,
+    ) -> None:
         if not isinstance(cluster, str) and not hasattr(cluster, "submit"):
             raise InvalidArgumentError(
                 f"DaskJobExecutor needs a scheduler address like 'tcp://host:8786' or a "
@@ -71,6 +94,9 @@ class DaskJobExecutor(Executor):
         self._clock: Clock | None = None
         self._connector: threading.Thread | None = None
         self._stoppers: list[threading.Thread] = []  # helper threads stopping remote runs
+        self.output_dir = Path(output_dir).expanduser() if output_dir is not None else None
+        self.kernel_name = kernel_name
+        self._claimed: set[Path] = set()  # output notebooks of runs in flight
 
     def __repr__(self) -> str:
         where = self._address or getattr(self._client, "scheduler", None)
@@ -87,6 +113,12 @@ class DaskJobExecutor(Executor):
             self._connect_in_background()
 
     def validate(self, job: Job, func: Callable[..., Any] | None) -> None:
+        if job.kind == "notebook":
+            if job.parameters:
+                from ..runner import validate_parameters
+
+                validate_parameters(job.parameters)
+            return
         try:
             cloudpickle.dumps((func, job.args, dict(job.kwargs)))
         except Exception as exc:
@@ -97,8 +129,9 @@ class DaskJobExecutor(Executor):
     def submit(self, request: RunRequest) -> None:
         if self._on_finished is None:
             raise SchedulerNotRunningError("DaskJobExecutor.submit() called before start()")
+        notebook = request.func is None and request.target.endswith(".ipynb")
         try:
-            payload = pack(request)
+            payload = self._pack_notebook(request) if notebook else pack(request)
         except Exception as exc:
             self._report(request, RunStatus.failed, f"Cannot send the job to Dask: {exc}")
             return
@@ -115,6 +148,7 @@ class DaskJobExecutor(Executor):
                 payload,
                 request.run_id,
                 request.timeout,
+                notebook,
                 key=f"nbsched-{request.job_name}-{request.run_id}",
                 pure=False,
             )
@@ -265,8 +299,36 @@ class DaskJobExecutor(Executor):
         finished: float | None = None,
     ) -> None:
         assert self._on_finished is not None
+        if request.output_path is not None:
+            path = Path(request.output_path)
+            with self._lock:
+                self._claimed.discard(path)
+            if status is not RunStatus.cancelled and status is not RunStatus.timed_out:
+                # (a stopped run's worker may still be saving it: keep the path then)
+                if not path.exists():  # it never started: no notebook, a bad file
+                    request.output_path = None
         when = finished if finished is not None else self._now()
         self._on_finished(request, status, output, error, when)
+
+    def _pack_notebook(self, request: RunRequest) -> bytes:
+        """A notebook run's settings, with its output notebook's path chosen (and set on the
+        request: ``Run.output_path``) as the local notebook executor chooses it."""
+        from ..runner import default_output_dir, default_output_path
+
+        when = datetime.fromtimestamp(request.scheduled_ts, UTC)
+        folder = self.output_dir or default_output_dir()
+        path = default_output_path(request.job_name, when, folder)
+        with self._lock:  # two runs of a job in the same second get -2, -3, ...
+            candidate, n = path, 1
+            while candidate in self._claimed or candidate.exists():
+                n += 1
+                candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+            self._claimed.add(candidate)
+        request.output_path = str(candidate)
+        return pack_notebook(
+            request.target, parameters=request.parameters, output_path=candidate,
+            kernel_name=self.kernel_name, timeout=request.timeout,
+        )
 
     def _now(self) -> float:
         return self._clock.time() if self._clock is not None else time.time()

@@ -217,7 +217,7 @@ class NbschedConfig(LoggingConfigurable):
                     f"A Dask cluster is named ({address}) but the Dask executor cannot be "
                     f"loaded ({exc}); install nbsched[dask]"
                 ) from None
-            found["dask"] = DaskJobExecutor(address)
+            found["dask"] = DaskJobExecutor(address, output_dir=self.effective_output_dir())
         return found
 
     def build_scheduler(

@@ -9,11 +9,13 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+from sqlalchemy import create_engine, text
 
 from nbsched import Scheduler
 from nbsched._cli.serve import EXIT_GUARD
@@ -269,3 +271,35 @@ def test_serve_runs_dask_jobs_on_the_cluster_named_in_the_environment(
         store.close()
     assert any(r.status is RunStatus.succeeded for r in runs)
     assert all(r.status is not RunStatus.running for r in runs)
+
+
+def test_serve_takes_lease_seconds_from_the_servers_config(
+    mods: Path, tmp_path: Path, served: list[Served], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same ``NbschedConfig`` section the server extension reads: the lease serve beats
+    with (``alive_until`` in the store) is the configured one, not the 30 s default."""
+    config_dir = tmp_path / "jupyter-config"
+    config_dir.mkdir()
+    (config_dir / "jupyter_server_config.json").write_text(
+        '{"NbschedConfig": {"lease_seconds": 300}}'
+    )
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(config_dir))
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    add_jobs(url, tmp_path)
+    serve = Served(url, mods, tmp_path)
+    served.append(serve)
+    engine = create_engine(url)
+    try:
+
+        def lease_left() -> float | None:
+            with engine.connect() as conn:
+                until = conn.execute(text("SELECT alive_until FROM nbsched_schedulers")).scalar()
+            return None if until is None else until - time.time()
+
+        wait_for(lambda: lease_left() is not None, 30, "serve to beat")
+        left = lease_left()
+        assert left is not None and 200 < left <= 300
+    finally:
+        engine.dispose()
+    serve.proc.send_signal(signal.SIGTERM)
+    assert serve.wait() == 0, serve.stderr

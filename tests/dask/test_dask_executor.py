@@ -24,29 +24,6 @@ distributed = pytest.importorskip("distributed")  # declared in the test extra: 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    c = distributed.Client(cluster, set_as_default=False)
-    try:
-        yield c
-    finally:
-        c.close()
-        cluster.close()
-
-
-@pytest.fixture
-def sched(client: Any) -> Iterator[Scheduler]:
-    s = Scheduler(timezone="UTC", executors={"dask": DaskJobExecutor(client)})
-    s.start()
-    try:
-        yield s
-    finally:
-        s.shutdown()
-
-
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
