@@ -27,7 +27,7 @@ import {
   SIDEBAR_ID
 } from './components/sidebar';
 import { SchedulerStatus, STATUS_ID } from './components/statusbar';
-import { RunsDrive, runNotebookPath } from './drive';
+import { RUNS_DRIVE, RunsDrive, runNotebookPath } from './drive';
 import { clockIcon } from './icon';
 import { SchedulerModel } from './model';
 import { IRun } from './protocol';
@@ -161,6 +161,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     notebooks?.widgetAdded.connect((_, panel) => {
+      if (panel.context.path.startsWith(`${RUNS_DRIVE}:`)) {
+        return; // an executed notebook of a run: nothing to schedule
+      }
       const button = new ToolbarButton({
         className: 'nbsched-toolbar-schedule',
         icon: clockIcon,
