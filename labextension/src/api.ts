@@ -10,6 +10,7 @@ import {
   INewJob,
   IPreview,
   IRun,
+  IRunNotebook,
   ISchedulerAPI,
   IStatus
 } from './protocol';
@@ -82,6 +83,11 @@ export class SchedulerAPI implements ISchedulerAPI {
 
   run(id: string): Promise<IRun> {
     return this.request<IRun>('GET', ['runs', id]);
+  }
+
+  /** A notebook run's executed notebook (wherever the server wrote it). */
+  runNotebook(id: string): Promise<IRunNotebook> {
+    return this.request<IRunNotebook>('GET', ['runs', id, 'notebook']);
   }
 
   async cancel(id: string): Promise<void> {

@@ -27,6 +27,7 @@ import {
   SIDEBAR_ID
 } from './components/sidebar';
 import { SchedulerStatus, STATUS_ID } from './components/statusbar';
+import { RUNS_DRIVE, RunsDrive, runNotebookPath } from './drive';
 import { clockIcon } from './icon';
 import { SchedulerModel } from './model';
 import { IRun } from './protocol';
@@ -55,6 +56,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     palette: ICommandPalette | null
   ) => {
     const api = new SchedulerAPI();
+    // executed notebooks outside the server's root open from here, read-only
+    app.serviceManager.contents.addDrive(new RunsDrive(api));
     const model = new SchedulerModel(api, {
       eventsUrl: api.eventsUrl(),
       openEvents:
@@ -158,6 +161,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     notebooks?.widgetAdded.connect((_, panel) => {
+      if (panel.context.path.startsWith(`${RUNS_DRIVE}:`)) {
+        return; // an executed notebook of a run: nothing to schedule
+      }
       const button = new ToolbarButton({
         className: 'nbsched-toolbar-schedule',
         icon: clockIcon,
@@ -192,8 +198,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
             {
               label: 'Open output',
               callback: () => {
-                if (run.output_lab_path) {
-                  open(run.output_lab_path);
+                const notebook = runNotebookPath(run);
+                if (notebook) {
+                  open(notebook);
                 } else {
                   void showRunOutput(model, run.id);
                 }

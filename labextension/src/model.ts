@@ -7,8 +7,8 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { failuresSince, FAILED } from './format';
 import { IJob, IRun, ISchedulerAPI, IStatus } from './protocol';
 
-/** Seconds between full refreshes while the event stream works (kernels' runs reach the
- * store, not the stream). */
+/** Seconds between full refreshes while the event stream works (a safety net: the server
+ * reports kernels' runs on the stream too, from the store). */
 export const SLOW_POLL = 30;
 /** Seconds between refreshes when there is no event stream. */
 export const FAST_POLL = 5;

@@ -32,6 +32,17 @@ export interface IRun {
   output?: string;
 }
 
+/** The answer of `GET runs/{id}/notebook`: a notebook run's executed notebook. */
+export interface IRunNotebook {
+  /** the file name */
+  name: string;
+  run_id: string;
+  job_name: string;
+  last_modified: string;
+  /** the notebook (nbformat 4 JSON) */
+  content: { [key: string]: unknown };
+}
+
 /** A job: what runs, and when. */
 export interface IJob {
   name: string;

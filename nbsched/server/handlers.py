@@ -141,6 +141,16 @@ class RunHandler(_Base):
         self._json(await self._call(self.service.run, run_id))
 
 
+class RunNotebookHandler(_Base):
+    """``GET``: a notebook run's executed notebook (what the lab's ``nbsched-runs:`` drive
+    opens when ``output_dir`` is outside the server's root)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        self._json(await self._call(self.service.run_notebook, run_id))
+
+
 class RunCancelHandler(_Base):
     """``POST``: stop a run in flight (202)."""
 
@@ -192,6 +202,7 @@ class EventsHandler(_Base):
         self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
         queue = self._queue = self.hub.subscribe()
         try:
+            await self.hub.looking()  # "hello" promises that later writes reach this stream
             self.write("retry: 3000\nevent: hello\ndata: {}\n\n")
             await self.flush()
             while True:
@@ -236,6 +247,7 @@ def handlers(
         ("runs", RunsHandler),
         (f"runs/{run_id}", RunHandler),
         (f"runs/{run_id}/cancel", RunCancelHandler),
+        (f"runs/{run_id}/notebook", RunNotebookHandler),
         ("status", StatusHandler),
         ("preview", PreviewHandler),
         ("events", EventsHandler),

@@ -9,6 +9,8 @@ store within about a second -- but only their kernel can run them.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -21,7 +23,7 @@ from ..errors import JobLookupError, NbschedError
 from ..jobs import Job, Run, RunStatus
 from ..scheduler import Scheduler
 from ..triggers import parse_trigger
-from .serialize import job_json, run_json
+from .serialize import iso, job_json, run_json
 
 __all__ = ["ApiError", "SchedulerService", "PREVIEW_COUNT"]
 
@@ -54,14 +56,16 @@ class SchedulerService:
     # ------------------------------------------------------------------ jobs
 
     def jobs(self) -> list[dict[str, Any]]:
-        """Every job in the store (every owner's), sorted by name."""
+        """Every job in the store (every owner's), sorted by name, each with its newest run
+        (one store query for all of them)."""
         jobs = self.scheduler.get_jobs(all_owners=True)
-        return [job_json(job, self._last_run(job.name), self.root) for job in jobs]
+        last = self.scheduler.last_runs([job.name for job in jobs])
+        return [job_json(job, last.get(job.name), self.root) for job in jobs]
 
     def job(self, name: str) -> dict[str, Any]:
         """One job. :raises ApiError: 404 for an unknown name"""
         job = self._find(name)
-        return job_json(job, self._last_run(name), self.root)
+        return job_json(job, self.scheduler.last_runs([name]).get(name), self.root)
 
     def add_notebook_job(self, body: object) -> dict[str, Any]:
         """Schedule a notebook of the server's root directory (the POST body of
@@ -153,6 +157,35 @@ class SchedulerService:
     def run(self, run_id: str) -> dict[str, Any]:
         """One run with its output. :raises ApiError: 404"""
         return run_json(self._find_run(run_id), self.root, output=True)
+
+    def run_notebook(self, run_id: str) -> dict[str, Any]:
+        """The executed notebook of a notebook run, read from the path its run record holds
+        (never a path the caller names): ``name``, ``run_id``, ``job_name``,
+        ``last_modified`` and ``content`` (the notebook's JSON). JupyterLab shows it
+        read-only, wherever ``output_dir`` is.
+
+        :raises ApiError: 404 for an unknown run, a run without an executed notebook, or a
+            notebook that is gone (deleted with old runs, or by hand)
+        """
+        run = self._find_run(run_id)
+        path = run.output_path
+        if not path or not path.endswith(".ipynb"):
+            raise ApiError(404, f"Run {run_id} has no executed notebook")
+        try:
+            with open(path, encoding="utf-8") as f:
+                mtime = os.fstat(f.fileno()).st_mtime
+                content = json.load(f)
+        except FileNotFoundError:
+            raise ApiError(404, f"The executed notebook of run {run_id} is gone: {path}") from None
+        except (OSError, ValueError) as exc:
+            raise ApiError(404, f"Cannot read the executed notebook of run {run_id}: {exc}") from None
+        return {
+            "name": Path(path).name,
+            "run_id": run.id,
+            "job_name": run.job_name,
+            "last_modified": iso(mtime),
+            "content": content,
+        }
 
     def cancel(self, run_id: str) -> None:
         """Stop a run in flight (one this server started)."""
@@ -252,7 +285,3 @@ class SchedulerService:
         if run is None:
             raise ApiError(404, f"No run with id {run_id!r}")
         return run
-
-    def _last_run(self, name: str) -> Run | None:
-        runs = self.scheduler.store.get_runs(name, limit=1)
-        return runs[0] if runs else None

@@ -1,9 +1,10 @@
 """Server-sent events for the JupyterLab sidebar: the scheduler's events, turned into JSON
 and handed from the scheduler's threads to the server's event loop.
 
-Kernels write to the same store but their events do not reach this process, so the hub also
-looks at the store's change marker while anyone listens and sends ``jobs-changed`` when
-another process added, changed or removed a job.
+Kernels write to the same store but their events do not reach this process, so while anyone
+listens the hub also looks at the store (:class:`~.storelook.StoreLook`) soon after the store
+reports a write: ``jobs-changed`` when another process added, changed or removed a job,
+``run-started`` / ``run-finished`` when a kernel recorded a run.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from ..events import (
 )
 from ..scheduler import Scheduler
 from .serialize import iso, run_json
+from .storelook import StoreLook
 
 __all__ = ["EventHub", "event_json"]
 
 log = logging.getLogger(__name__)
 
-#: seconds between looks at the store's change marker (only while a client listens)
-STORE_LOOK = 2.0
+#: seconds a new stream waits at most for the hub's first look at the store
+FIRST_LOOK = 5.0
 #: most events a slow client may have waiting before it is dropped (it reconnects)
 QUEUE_SIZE = 1000
 
@@ -74,6 +76,8 @@ class EventHub:
         self._remove: Callable[[], None] | None = scheduler.add_listener(self._on_event)
         self._watcher: asyncio.Task[None] | None = None
         self._closed = False
+        self._wake = asyncio.Event()  # the store reported a write, or a client came
+        self._looked = asyncio.Event()  # the store as the clients know it is remembered
 
     def _on_event(self, event: Event) -> None:
         item = event_json(event, self._root)
@@ -103,7 +107,16 @@ class EventHub:
         if self._watcher is None:
             self._loop = asyncio.get_running_loop()
             self._watcher = self._loop.create_task(self._watch_store())
+        self._wake.set()
         return queue
+
+    async def looking(self) -> None:
+        """Wait (a few seconds at most) until the hub has read the store for its clients:
+        every write from then on reaches them."""
+        try:
+            await asyncio.wait_for(self._looked.wait(), FIRST_LOOK)
+        except TimeoutError:  # a slow or absent store: the stream still works, late
+            pass
 
     def unsubscribe(self, queue: asyncio.Queue[tuple[str, str] | None]) -> None:
         """Stop sending to ``queue``."""
@@ -116,16 +129,33 @@ class EventHub:
             queue.put_nowait(None)
 
     async def _watch_store(self) -> None:
-        store = self._scheduler.store
-        marker = await asyncio.to_thread(_marker, store)
-        while not self._closed:
-            await asyncio.sleep(STORE_LOOK)
-            if not self._queues:
-                continue
-            now = await asyncio.to_thread(_marker, store)
-            if now != marker:
-                marker = now
-                self._publish(("jobs-changed", "{}"))
+        look = StoreLook(self._scheduler.store, self._root)
+        loop = asyncio.get_running_loop()
+
+        def changed() -> None:  # on a thread of the store's
+            try:
+                loop.call_soon_threadsafe(self._wake.set)
+            except RuntimeError:  # the loop closed (server shutdown under way)
+                pass
+
+        await asyncio.to_thread(look.start, changed)
+        try:
+            while not self._closed:
+                if not self._queues:  # nobody listens: no looks; the next client starts over
+                    self._looked.clear()
+                elif not self._looked.is_set():
+                    await asyncio.to_thread(look.baseline)
+                    self._looked.set()
+                elif look.interval is not None:
+                    for name, data in await asyncio.to_thread(look.changes):
+                        self._publish((name, json.dumps(data)))
+                try:
+                    await asyncio.wait_for(self._wake.wait(), look.interval)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+        finally:
+            look.stop()
 
     def close(self) -> None:
         """End every stream (server shutdown) and stop listening."""
@@ -135,14 +165,8 @@ class EventHub:
             self._remove = None
         if self._watcher is not None:
             self._watcher.cancel()
+        self._looked.set()  # nobody waits for a look that will not come
         for queue in list(self._queues):
             queue.put_nowait(None)
         self._queues.clear()
 
-
-def _marker(store: Any) -> object:
-    try:
-        return store.change_marker()
-    except Exception:  # the store is unreachable: the status endpoint says so
-        log.debug("nbsched: reading the store's change marker failed", exc_info=True)
-        return None

@@ -101,6 +101,10 @@ def live_server(tmp: Path, *, lab: bool = False) -> Iterator[LiveServer]:
         JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
         IPYTHONDIR=str(home / "ipython"),
         NBSCHED_DB_URL=db_url,
+        # the user data dir (this tree's build, linked above) before the environment's
+        # share/jupyter, where an installed nbsched's build may be: in a virtualenv
+        # jupyter_core looks there first by default
+        JUPYTER_PREFER_ENV_PATH="0",
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     )
     port = free_port()

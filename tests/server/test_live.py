@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -40,10 +41,7 @@ def _events(chunks: list[bytes]) -> list[tuple[str, Any]]:
 
 
 async def test_event_stream_sends_job_and_run_changes(jp_fetch, api, hello, server_app,
-                                                       kernel_scheduler, monkeypatch):
-    from nbsched.server import stream
-
-    monkeypatch.setattr(stream, "STORE_LOOK", 0.05)
+                                                       kernel_scheduler):
     chunks: list[bytes] = []
     fetch = asyncio.ensure_future(
         jp_fetch("nbsched", "api", "events", streaming_callback=chunks.append, request_timeout=60)
@@ -68,6 +66,44 @@ async def test_event_stream_sends_job_and_run_changes(jp_fetch, api, hello, serv
     response = await fetch
     assert response.code == 200
     assert response.headers["Content-Type"] == "text/event-stream"
+
+
+async def test_a_run_another_process_records_reaches_the_stream_promptly(
+    jp_fetch, hello, server_app, kernel_scheduler
+):
+    """A kernel records its runs in the store only: the stream learns of them from the
+    store's watch (no polling at the sidebar's 30 s), with the run as the sidebar shows it."""
+    from nbsched.jobs import CellTarget, Run, RunStatus
+
+    kernel_scheduler.add_job(CellTarget("1 / 0"), "every 1h", name="kernel-cell")
+    chunks: list[bytes] = []
+    fetch = asyncio.ensure_future(
+        jp_fetch("nbsched", "api", "events", streaming_callback=chunks.append, request_timeout=60)
+    )
+
+    async def seen(name: str, **data: Any) -> bool:
+        return any(e == name and all(d.get(k) == v for k, v in data.items())
+                   for e, d in _events(chunks))
+
+    await until(lambda: seen("hello"), what="the stream to open")
+    now = time.time()
+    # another store object on the same file, as a kernel's scheduler writes its runs
+    kernel_scheduler.store.write_runs([Run(
+        id="kernel-1", job_name="kernel-cell", status=RunStatus.running, scheduled_ts=now,
+        started_ts=now, owner="work/a.ipynb",
+    )])
+    await until(lambda: seen("run-started", job_name="kernel-cell", run_id="kernel-1"),
+                timeout=5.0, what="the kernel's run to start on the stream")
+    kernel_scheduler.store.write_runs([Run(
+        id="kernel-1", job_name="kernel-cell", status=RunStatus.failed, scheduled_ts=now,
+        started_ts=now, finished_ts=now + 0.5, error="ZeroDivisionError", owner="work/a.ipynb",
+    )])
+    await until(lambda: seen("run-finished", job_name="kernel-cell"),
+                timeout=5.0, what="the kernel's run to finish on the stream")
+    finished = [d for e, d in _events(chunks) if e == "run-finished"][-1]
+    assert finished["run"]["id"] == "kernel-1" and finished["run"]["status"] == "failed"
+    server_app.hub.close()
+    await fetch
 
 
 async def test_metrics(jp_fetch, api, hello):

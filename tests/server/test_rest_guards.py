@@ -24,6 +24,7 @@ ENDPOINTS = [
     ("GET", ("runs",), None),
     ("GET", ("runs", "some-id"), None),
     ("POST", ("runs", "some-id", "cancel"), None),
+    ("GET", ("runs", "some-id", "notebook"), None),
     ("GET", ("status",), None),
     ("GET", ("preview",), None),
     ("GET", ("events",), None),

@@ -14,13 +14,14 @@ import {
   span,
   statusText
 } from '../format';
+import { runNotebookPath } from '../drive';
 import { SchedulerModel } from '../model';
 import { IJob, IRun } from '../protocol';
 import { clockIcon } from '../icon';
 
 /** What the sidebar asks JupyterLab to do. */
 export interface ISidebarActions {
-  /** open a notebook (a path relative to the server's root) */
+  /** open a notebook (a path relative to the server's root, or on the runs drive) */
   open(path: string): void;
   /** show a message to the user */
   notify(kind: 'error' | 'success', message: string): void;
@@ -292,10 +293,12 @@ export class SchedulerSidebar extends Widget {
       const output = el('button', 'nbsched-link-button', 'Output');
       output.onclick = () => void showRunOutput(this.model, run.id);
       row.append(output);
-      if (run.output_lab_path) {
+      const notebook = runNotebookPath(run);
+      if (notebook) {
         const open = el('button', 'nbsched-link-button', 'Open notebook');
-        open.title = run.output_lab_path;
-        open.onclick = () => this.actions.open(run.output_lab_path!);
+        open.dataset.nbschedAction = 'open-notebook';
+        open.title = run.output_path ?? notebook;
+        open.onclick = () => this.actions.open(notebook);
         row.append(open);
       }
       into.append(row);
