@@ -94,15 +94,18 @@ class Engine:
         self.faults = Faults(self.listeners, clock)
         self._executors = executors
         self._make_executor = make_executor
-        self.writer = RunWriter(store, self._take_next_run_times, self.faults.writer, clock, self._busy)
+        self.writer = RunWriter(
+            store, self._take_next_run_times, self.faults.writer, clock, self._busy,
+            self._cover,
+        )
         self.loop = loop = Loop(
             clock, tz, self.writer, self.listeners, self.faults, lead,
             self._before_pass, self._next_look, self._stop_abandoned,
-            store if store.is_shared else None, lease_seconds,
+            store if store.is_shared else None, lease_seconds, self._wake,
         )
         self.sync = StoreSync(
             store, clock, owner, loop, self.targets.resolve, self._executor_of,
-            self.listeners.emit, loop.scheduler_id, lease_seconds,
+            self.listeners.emit, loop.scheduler_id, lease_seconds, self._working,
         )
         self.history = RunHistory(store, self.writer, owner)
         self.running = False
@@ -185,6 +188,16 @@ class Engine:
 
     def _next_look(self) -> float | None:
         return self.sync.next_look()
+
+    def _working(self) -> bool:
+        """Runs in flight, or run records not written yet (the beats of a shared store)."""
+        return bool(self.loop.inflight) or self.writer.pending > 0
+
+    def _cover(self) -> None:
+        self.sync.cover()
+
+    def _wake(self) -> None:
+        self.sync.wake()
 
     def _busy(self) -> bool:
         """Runs are waiting for a worker (the writer lets them go first)."""

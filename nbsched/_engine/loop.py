@@ -81,6 +81,8 @@ class Loop:
         :data:`MAX_ABANDONED` runs abandoned and still running came due; it is not fired
     :param claims: the store to claim fires in (``None``: a store no one else shares)
     :param lease: how long a claim holds (seconds) if it is not released
+    :param before_claim: called (lock held) before a pass that may claim fires, with claims
+        (``StoreSync.wake``: an idle scheduler beats and learns who else is alive)
     """
 
     def __init__(
@@ -96,8 +98,10 @@ class Loop:
         on_abandoned: Callable[[Entry, float, list[Event]], None],
         claims: JobStore | None = None,
         lease: float = 30.0,
+        before_claim: Callable[[], None] | None = None,
     ) -> None:
         self.clock = clock
+        self._before_claim = before_claim
         self._tz = tz
         self._writer = writer
         self._callbacks = listeners.callbacks  # (bound once: called for every run)
@@ -282,6 +286,12 @@ class Loop:
             if entry is not None and entry.next_ts == ts:
                 heapq.heappush(heap, (ts, name))
         limit = now + self.lead
+        lead_heap = self._lead_heap
+        if (
+            self._before_claim is not None and self._claims is not None
+            and (heap and heap[0][0] <= limit or lead_heap and lead_heap[0][0] <= now)
+        ):
+            self._before_claim()  # (a store fault here leaves every fire where it was)
         count = 0
         # with claims, the due fires of this pass are claimed together before any is fired
         batch: dict[str, tuple[Entry, float]] | None = None if self._claims is None else {}

@@ -10,10 +10,39 @@ process's and do not make it reload every job. Looks happen on the loop thread (
 :data:`WATCH_INTERVAL`) and on the caller's thread (``Scheduler.refresh_from_store``): one
 at a time, under :attr:`StoreSync._looking`, since each one moves the counts.
 
-On a shared store the looks also *beat* (``JobStore.beat``) every third of the lease: the
-store then knows which schedulers are alive, and records the runs of those that stopped
-beating (SIGKILL, a lost machine) as ``crashed`` -- not the runs of the other live
-schedulers serving the same owner, which a restart must leave alone.
+Beats. On a shared store a scheduler writes its row in the store's table of schedulers
+(``JobStore.beat``: id, host, pid, ``alive_until``). The row tells the others that it is
+alive -- whoever beats next drops the rows whose time passed (and, on the same host, those of
+dead pids) and records the runs those schedulers left ``running`` as ``crashed`` -- and whom
+to share the work with (``Loop.set_peers``, rendezvous hashing). Claims of fire times do not
+depend on it: each claim has a lease of its own (``claimed_until``).
+
+What a row must guarantee is one thing: while this scheduler has a ``running`` run in the
+store, its row must run out no later than a lease after it stopped beating, so that a
+scheduler killed with runs in flight loses them after ``lease_seconds``. So a scheduler beats
+in one of two ways:
+
+* *busy*, ``alive_until = now + lease``, every third of the lease: while it has runs in flight
+  or run records not written yet (``working``), or when its last beat found other live
+  schedulers (so that they drop it within a lease if it dies, and it sees them come and go);
+* *idle*, ``alive_until = now + IDLE_LEASES * lease``, again only a lease before that runs out:
+  alone on the store with nothing in flight, it does not wake up to beat, and still shows
+  as alive to a scheduler that starts meanwhile.
+
+An idle row never covers a ``running`` record: the decision to write one and the beat happen
+under one lock (:attr:`StoreSync._beating`), and the run writer calls :meth:`StoreSync.cover`
+before it writes any ``running`` record, which turns an idle row into a busy one first (runs
+that start and finish within one write batch are written once, finished, and need no beat).
+The loop calls :meth:`StoreSync.wake` before a pass claims fires: an idle scheduler beats
+then, so it learns of the schedulers that came since its last beat before it claims, and
+their fires go to them.
+
+What an idle row costs when its scheduler dies without ``forget`` (SIGKILL, a lost machine):
+no ``running`` run waits on it (see above), and its claims run out after their own lease.
+On its host the next beat of any scheduler drops it at once (its pid is dead). From another
+host it is taken for alive until it runs out: the schedulers there keep it among their
+peers, so the fires it would be the first choice for start :data:`~.loop._DEFER` late, and
+they beat every third of the lease meanwhile. Bounded by ``IDLE_LEASES`` leases.
 """
 
 from __future__ import annotations
@@ -32,7 +61,7 @@ from ..triggers.registry import BrokenTrigger
 from .entry import Entry
 from .loop import Loop
 
-__all__ = ["WATCH_FALLBACK", "WATCH_INTERVAL", "WATCH_MIN_GAP", "StoreSync"]
+__all__ = ["IDLE_LEASES", "WATCH_FALLBACK", "WATCH_INTERVAL", "WATCH_MIN_GAP", "StoreSync"]
 
 log = logging.getLogger("nbsched")
 
@@ -46,6 +75,9 @@ WATCH_MIN_GAP = 0.25
 #: how long looks in a row may find a change marker that does not match our own writes
 #: (while we keep writing jobs) before we reload every job all the same (seconds)
 BEHIND_FOR = 10.0
+#: an idle scheduler alone on a shared store keeps its row alive this many leases ahead (and
+#: beats again a lease before it runs out): 10 minutes with the default 30 s lease
+IDLE_LEASES = 20
 
 
 class StoreSync:
@@ -54,6 +86,8 @@ class StoreSync:
     :param resolve: finds the callable of a stored job (``None``: unbound for now)
     :param executor_of: the executor a stored job runs on
     :param emit: publishes the events of changes found
+    :param working: whether this scheduler has runs in flight or run records not written yet
+        (it then beats every third of the lease; see the module doc)
     """
 
     def __init__(
@@ -67,6 +101,7 @@ class StoreSync:
         emit: Callable[[Event], None],
         scheduler_id: str = "",
         lease: float = 30.0,
+        working: Callable[[], bool] = lambda: False,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -92,6 +127,12 @@ class StoreSync:
         #: seconds between beats (``None``: a store no one else shares)
         self._beat_every: float | None = lease / 3 if store.is_shared else None
         self.next_beat = 0.0
+        self._working = working
+        # one beat at a time, and the choice between an idle and a busy one made with it:
+        # the loop, the run writer (cover) and API threads (load) beat
+        self._beating = threading.RLock()
+        self.idle_row = False  # the row in the store is an idle one (see the module doc)
+        self._peers_seen = False  # the last beat found other live schedulers
 
     # ------------------------------------------------------------------ watching
 
@@ -173,14 +214,38 @@ class StoreSync:
             self._seen(own, marker)
             self.loaded = True
 
-    def _beat(self, now: float) -> list[str]:
-        """Tell the store we are alive (a shared store); the ids of the others alive."""
-        if self._beat_every is None:
+    def _beat(self, now: float, busy: bool = False) -> list[str]:
+        """Tell the store we are alive (a shared store), with an idle row unless ``busy``,
+        runs are in flight or others were alive at the last beat; the ids of the others
+        alive."""
+        every = self._beat_every
+        if every is None:
             return []
-        self.next_beat = now + self._beat_every
-        alive = self._store.beat(self._id, now, self._lease)
+        with self._beating:
+            idle = not (busy or self._peers_seen or self._working())
+            lease = self._lease * IDLE_LEASES if idle else self._lease
+            alive = self._store.beat(self._id, now, lease)
+            self.idle_row = idle
+            self._peers_seen = bool(alive)
+            if idle:  # (one that found others: beat again at once, as a busy one)
+                self.next_beat = now if alive else now + lease - self._lease
+            else:
+                self.next_beat = now + every
         self._loop.set_peers(alive)
         return alive
+
+    def wake(self) -> None:
+        """(loop thread, lock held) A pass is about to claim fires: an idle scheduler beats
+        first, as a busy one, and so knows the schedulers alive now before it claims."""
+        if self.idle_row:  # (read unlocked: a miss costs a first choice, never a run)
+            self.cover()
+
+    def cover(self) -> None:
+        """(run writer) ``running`` records are about to be written: make an idle row a
+        busy one first, so that they are crashed a lease after this scheduler dies."""
+        with self._beating:  # (the loop may be writing an idle row right now)
+            if self.idle_row:
+                self._beat(self._clock.time(), busy=True)
 
     def due(self) -> bool:
         look = self.next_look()

@@ -74,6 +74,9 @@ class RunWriter:
         written as ``running`` before it)
     :param busy: true while runs wait to be started (the executors' backlog); batches wait
         for it to clear, up to :data:`BURST_DEFER`
+    :param before_running: called before a batch with ``running`` records is written (in
+        its try: a failure keeps the batch), so that the store knows this scheduler is alive
+        for as long as the records need (``StoreSync.cover``)
     """
 
     def __init__(
@@ -83,8 +86,10 @@ class RunWriter:
         on_fault: Callable[[str | None], None],
         clock: Clock | None = None,
         busy: Callable[[], bool] | None = None,
+        before_running: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
+        self._before_running = before_running
         self._clock = clock
         self._busy = busy
         self._take_nrt = take_next_run_times
@@ -186,6 +191,10 @@ class RunWriter:
                 return True
             runs = [i if isinstance(i, Run) else _running_record(i) for i in items.values()]
             try:
+                if self._before_running is not None and any(
+                    r.status is RunStatus.running for r in runs
+                ):
+                    self._before_running()
                 if runs:
                     self._store.write_runs(runs)
                 if nrt:
