@@ -85,9 +85,15 @@ class Worker:
                 if self.proc.exitcode is None:
                     os.kill(self.pid, sig)
 
-    def output(self) -> str:
-        """What the current run printed so far."""
-        return _worker.read_output(self.out_fd) if self.out_fd is not None else ""
+    def output(self, request: RunRequest) -> str:
+        """What ``request`` (this worker's run) printed so far. The worker empties its output
+        file when it takes a run, before it says :data:`~._worker.STARTED`: until the parent
+        has seen that (``started_ts``), the file may still hold the previous run's output,
+        so nothing is read (what the run printed before the parent saw it start is lost
+        rather than mixed up with another run's)."""
+        if self.out_fd is None or request.started_ts is None:
+            return ""
+        return _worker.read_output(self.out_fd)
 
 
 class Pool:
@@ -148,11 +154,10 @@ class Pool:
     def output_of(self, run_id: str) -> str | None:
         """What run ``run_id`` printed so far, ``None`` unless its body runs in a worker.
 
-        The worker empties its output file when it takes a run, before it says
-        :data:`~._worker.STARTED`: until the parent has seen that (``started_ts``), the file
-        may still hold the previous run's output. Reading is ``pread`` on a duplicate of the
-        file descriptor: the worker's own offset (``O_APPEND``) and the final read are left
-        alone, and the pool thread may close the original meanwhile."""
+        Nothing is read before the parent saw the run start (see :meth:`Worker.output`).
+        Reading is ``pread`` on a duplicate of the file descriptor: the worker's own offset
+        (``O_APPEND``) and the final read are left alone, and the pool thread may close the
+        original meanwhile."""
         with self.lock:
             w = self.by_run.get(run_id)
             request = None if w is None else w.request

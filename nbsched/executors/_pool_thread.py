@@ -213,7 +213,7 @@ def _bury(pool: Pool, w: Worker) -> None:
         request, w.request = w.request, None
         if request is not None:
             pool.by_run.pop(request.run_id, None)
-        output = w.output()
+        output = "" if request is None else w.output(request)
         crashed_early = not w.ready
         was_doomed = w.state == DOOMED and request is None
         pool.release(w)

@@ -219,7 +219,7 @@ class ProcessJobExecutor(Executor):
                 request, started = worker.request, True
                 assert request is not None
                 worker.request = None
-                output = worker.output()
+                output = worker.output(request)
                 pool.doom(worker, signal.SIGTERM, KILL_GRACE)
                 pool.replace += 1
         pool.report(request, status, output, _cancel_message(request, status, started), None)
@@ -331,7 +331,7 @@ def _take_all_runs(pool: Pool) -> list[Report]:
     for w in pool.workers:
         if w.request is not None:
             error = "Cancelled: the executor shut down and killed the worker's process tree"
-            reports.append((w.request, RunStatus.cancelled, w.output(), error, now))
+            reports.append((w.request, RunStatus.cancelled, w.output(w.request), error, now))
             w.request = None
     pool.by_run.clear()
     reports.extend(pool.deferred)

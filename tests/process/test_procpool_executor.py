@@ -329,3 +329,28 @@ def test_output_so_far_while_the_run_goes_on(
     assert done.output == expected + "done\n"  # the live reads took nothing away
     assert executor.output_so_far(req.run_id) is None
     assert executor.output_so_far("no-such-run") is None
+
+
+def test_a_run_cancelled_before_it_started_gets_none_of_the_previous_runs_output(
+    make_executor: Callable[..., ProcessJobExecutor], recorder: Recorder
+) -> None:
+    executor = make_executor(1)  # one worker, one output file for both runs
+    assert run(executor, recorder, _jobs.add, 2, 3).output == "2 + 3 = 5\n"
+    (pid,) = executor.worker_pids()
+    # Stopped, the worker takes the next run only when continued: the run is its own, but
+    # it has not emptied the file nor said it started.
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED, 10, "SIGSTOP")
+        req = make_request(_jobs.add, 1, 1)
+        executor.submit(req)
+        assert executor.output_so_far(req.run_id) is None
+        assert executor.cancel(req.run_id) is True
+    finally:
+        os.kill(pid, signal.SIGCONT)  # (SIGTERM, pending meanwhile, then ends it)
+    done = recorder.finished[req.run_id]
+    assert done.status is RunStatus.cancelled
+    assert done.output == ""
+    assert "killed" in (done.error or "")  # it was the worker's: not cancelled from the queue
+    wait_dead([pid])
+    assert run(executor, recorder, _jobs.add, 1, 2).status is RunStatus.succeeded
