@@ -3,7 +3,8 @@
 ``views``: the objects ``%schedule`` returns (:class:`JobTable`, :class:`JobDetail`,
 :class:`RunLog`, :class:`StatusView`, :class:`HelpText`), each with an HTML and a plain-text
 form; ``tables``: the plain-text and HTML table layout they share; ``format``: times,
-durations and tracebacks as short text; ``changes``: what an update of a job changed. Only public core modules are imported here.
+durations and tracebacks as short text; ``changes``: what an update of a job changed;
+``live``: runs in flight with their output so far. Only public core modules are imported here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .format import fmt_duration as fmt_duration
 from .format import fmt_relative as fmt_relative
 from .format import format_duration as format_duration
 from .format import tidy_error as tidy_error
+from .live import with_output_so_far as with_output_so_far
 from .views import HelpText as HelpText
 from .views import JobDetail as JobDetail
 from .views import JobRow as JobRow
@@ -34,4 +36,5 @@ __all__ = [
     "fmt_abs",
     "tidy_error",
     "job_changes",
+    "with_output_so_far",
 ]

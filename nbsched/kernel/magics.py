@@ -26,11 +26,10 @@ from traitlets import Integer
 
 from .. import display as _display
 from .._version import __version__
-from ..abc import ALL_OWNERS
 from ..errors import JobLookupError, NbschedError, did_you_mean
 from ..jobs import CellTarget, RunStatus
 from . import output as _output
-from . import owners
+from . import owners, runlogs
 from .cells import cell_job_name, resolve_target
 from .parsing import (
     HELP,
@@ -299,13 +298,6 @@ class ScheduleMagics(Magics):
 
     # -- the other verbs ----------------------------------------------------------------------
 
-    def _runs(self, job: Job, limit: int) -> list[Run]:
-        """The newest runs of ``job``: through this scheduler for its own jobs (it may hold
-        runs not written yet), from the store for other notebooks' jobs."""
-        if job.owner == self._sched.owner:
-            return self._sched.get_runs(job.name, limit=limit)
-        return self._sched.store.get_runs(job.name, owner=ALL_OWNERS, limit=limit)
-
     def _last_runs(self, jobs: Sequence[Job]) -> dict[str, Run | None]:
         return dict(self._sched.last_runs([j.name for j in jobs]))
 
@@ -331,7 +323,7 @@ class ScheduleMagics(Magics):
 
     def _show(self, args: argparse.Namespace) -> _display.JobDetail:
         job = owners.find(self._sched, args.name).job
-        return _display.JobDetail(job, self._runs(job, 5), self._now(), self._tz())
+        return _display.JobDetail(job, runlogs.runs_of(self._sched, job, 5), self._now(), self._tz())
 
     def _foreign_caption(self, verb: str, job: Job) -> str:
         return (
@@ -398,15 +390,7 @@ class ScheduleMagics(Magics):
 
     def _logs(self, args: argparse.Namespace) -> _display.RunLog:
         limit = parse_count(args.limit, self._typed("-n", "--limit"), 1)
-        if args.name is None:
-            runs = self._sched.get_runs(None, limit=limit)
-            return _display.RunLog(runs, self._now(), self._tz(), caption="Latest runs")
-        job = owners.find(self._sched, args.name).job
-        runs = self._runs(job, limit)
-        whose = f" (a job of {owners.owner_label(job)})" if job.owner != self._state.owner else ""
-        return _display.RunLog(
-            runs, self._now(), self._tz(), caption=f"Latest runs of {args.name!r}{whose}"
-        )
+        return runlogs.logs(self._sched, args.name, limit, self._now(), self._tz())
 
     def _status(self, args: argparse.Namespace) -> _display.StatusView:
         info = dict(self._sched.status())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import threading
 from typing import Any
 
 import pytest
@@ -16,10 +17,12 @@ from IPython.core.error import UsageError
 
 from nbsched import kernel
 from nbsched.display import HelpText, JobDetail, JobTable, RunLog, StatusView
-from nbsched.jobs import CellTarget, default_job_name
+from nbsched.jobs import CellTarget, Run, RunStatus, default_job_name
 from nbsched.kernel.config import NbschedConfig
 from nbsched.kernel.parsing import HELP, VERBS
+from nbsched.testing import FakeClock
 from tests.helpers.shell import OWNER, TestingShell
+from tests.helpers.wait import wait_for
 
 
 def line(ip: TestingShell, text: str) -> Any:
@@ -354,6 +357,30 @@ def test_logs_and_cancel_without_runs(ext: TestingShell) -> None:
     assert "No runs yet" in repr(line(ext, "logs f"))
     assert "no run in flight" in repr(line(ext, "cancel f"))
     assert "No runs yet" in repr(line(ext, "logs"))
+
+
+def test_logs_show_what_a_running_run_printed_so_far(ext: TestingShell, clock: FakeClock) -> None:
+    go = threading.Event()
+    ext.user_ns["go"] = go
+    ext.run_cell("def waiter():\n    print('halfway there')\n    go.wait(30)\n    print('done')\n")
+    sched = kernel.current()
+
+    def running() -> list[Run]:
+        return [r for r in sched.get_runs("waiter") if r.status is RunStatus.running]
+
+    try:
+        line(ext, "add waiter --every 1h")
+        clock.advance(3600)
+        wait_for(lambda: running() and sched.run_output(running()[0].id), 10, "the run")
+        for log in (line(ext, "logs waiter"), line(ext, "logs")):
+            assert log.runs[0].status is RunStatus.running
+            assert log.output == "halfway there\n"
+            assert "halfway there" in repr(log) and "halfway there" in log._repr_html_()
+    finally:
+        go.set()
+        ext.user_ns.pop("waiter", None)
+    wait_for(lambda: not running(), 10, "the run to end")
+    assert line(ext, "logs waiter").output == "halfway there\ndone\n"
 
 
 def test_no_variable_expansion(ext: TestingShell) -> None:
