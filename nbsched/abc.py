@@ -219,12 +219,18 @@ class JobStore(ABC):
         not move it: every scheduler on the store polls it, and firing jobs must not make
         all of them reload."""
 
-    def watch(self, callback: Callable[[], None]) -> Callable[[], None] | None:
-        """Call ``callback()`` (from a thread of the store's) soon after the store was written
-        by any process, so that schedulers need not poll :meth:`change_marker` while nothing
-        happens. Calls may be spurious (a write that moved no marker); a write must never go
+    def watch(
+        self, callback: Callable[[], None], *, runs: bool = False
+    ) -> Callable[[], None] | None:
+        """Call ``callback()`` (from a thread of the store's) soon after any process changed a
+        job -- what moves :meth:`change_marker` -- and, with ``runs``, also soon after any
+        process wrote run records (what :meth:`last_runs` and :meth:`get_runs` read), so
+        that readers need not poll while nothing happens. Schedulers watch jobs only: woken
+        by the runs of every scheduler on the store, each would pay a wake per fire anywhere;
+        a live view of runs asks for ``runs``. Calls may be spurious (a store may report more
+        than was asked for, e.g. every write to its file); a write asked for must never go
         unreported. Returns a function that stops watching, or ``None`` when this store
-        cannot watch (the default): the scheduler then polls about once a second."""
+        cannot watch (the default): the caller then polls about once a second."""
         return None
 
 

@@ -123,8 +123,10 @@ def run_task(
             stopped = _stopped.pop(run_id, None)
         return _outcome(child, result_path, output, stopped, timeout)
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(result_path)
+        # (and the result the child was writing when it was killed, if it was)
+        for path in (result_path, result_path + ".tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def _announce(run_id: str) -> None:

@@ -52,6 +52,9 @@ _log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 10.0
 #: backoff between reconnection attempts while the cluster is unreachable
 RETRY_MIN, RETRY_MAX = 1.0, 30.0
+#: longest ``cancel()`` waits for the stopped run's result -- what it printed until then --
+#: before reporting it without (seconds)
+CANCEL_WAIT = 3.0
 
 
 class DaskJobExecutor(Executor):
@@ -64,6 +67,11 @@ class DaskJobExecutor(Executor):
         :class:`~nbsched.executors.notebook.NotebookJobExecutor` (default: ``$NBSCHED_OUTPUT_DIR``,
         else ``<jupyter data dir>/nbsched/runs``); the workers must see the same folder
     :param kernel_name: kernel for every notebook run instead of each notebook's own
+
+    A run's output comes back with its result: :meth:`output_so_far` returns ``None`` (runs
+    print on another machine). A run stopped by ``cancel_run`` or its timeout is reported
+    with what it printed until it was stopped, which :meth:`cancel` waits for at most
+    :data:`CANCEL_WAIT` seconds (a slow cluster's run is then reported without it).
     """
 
     name = "dask"
@@ -157,7 +165,7 @@ class DaskJobExecutor(Executor):
 
     def cancel(self, run_id: str, status: RunStatus = RunStatus.cancelled) -> bool:
         with self._lock:
-            entry = self._inflight.pop(run_id, None)
+            entry = self._inflight.pop(run_id, None)  # (its result is ours now, not _done's)
         if entry is None:
             return False
         request, future = entry
@@ -166,8 +174,12 @@ class DaskJobExecutor(Executor):
             if status is RunStatus.timed_out
             else "Cancelled"
         )
-        self._report(request, status, why)  # first: the contract says reported on return
-        self._stop_remote([run_id], status, future)
+        deadline = time.monotonic() + CANCEL_WAIT
+        stopper = self._stop_remote([run_id], status, future, keep_running=True)
+        # The worker stops the run and sends back its result with what it printed so far
+        # (the contract wants the run reported when we return: wait for that, bounded).
+        output = "" if stopper is None else _stopped_output(future, stopper, deadline)
+        self._report(request, status, why, output)
         return True
 
     def shutdown(self, *, wait: bool = True, timeout: float = 1.0) -> None:
@@ -333,25 +345,32 @@ class DaskJobExecutor(Executor):
     def _now(self) -> float:
         return self._clock.time() if self._clock is not None else time.time()
 
-    def _stop_remote(self, run_ids: list[str], status: RunStatus, *futures: Any) -> None:
-        """Kill the runs' processes on the workers, from a helper thread: ``cancel`` is
-        called from the scheduler's loop, which must not wait on the network."""
+    def _stop_remote(
+        self, run_ids: list[str], status: RunStatus, *futures: Any, keep_running: bool = False
+    ) -> threading.Thread | None:
+        """Kill the runs' processes on the workers, from a helper thread (returned; ``None``
+        when the cluster is out of reach): ``cancel`` is called from the scheduler's loop,
+        which must not wait on the network without a bound. Each run's future is cancelled
+        too -- a run still queued on the cluster never starts -- except, with
+        ``keep_running``, the futures of runs a worker was running and stopped: their
+        results (what they printed) are still to come."""
         client = self._client
         if client is None or client.status != "running":
-            return  # the worker's own timeout (or the worker's death) stops it
+            return None  # the worker's own timeout (or the worker's death) stops it
 
         def stop() -> None:
             try:
-                for run_id in run_ids:
-                    client.run(cancel_on_worker, run_id, status.value)
-                for future in futures:
-                    future.cancel()  # a run still queued on the cluster never starts
+                for run_id, future in zip(run_ids, futures, strict=True):
+                    stopped = client.run(cancel_on_worker, run_id, status.value)
+                    if not keep_running or not any(stopped.values()):
+                        future.cancel()
             except Exception as exc:  # the cluster went away meanwhile
                 _log.warning("Could not stop runs %s on the Dask workers: %s", run_ids, exc)
 
         t = threading.Thread(target=stop, name="nbsched-dask-stop", daemon=True)
         t.start()
         self._stoppers = [x for x in self._stoppers if x.is_alive()] + [t]
+        return t
 
     def _release(self, run_ids: list[str], futures: list[Any], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -365,3 +384,16 @@ class DaskJobExecutor(Executor):
             except Exception as exc:
                 _log.debug("closing the Dask client: %s", exc)
             self._client = None
+
+
+def _stopped_output(future: Any, stopper: threading.Thread, deadline: float) -> str:
+    """What a stopped run printed, from its result (``""`` if none comes by ``deadline``:
+    the run was still queued, or the cluster is slow)."""
+    stopper.join(max(0.0, deadline - time.monotonic()))
+    try:
+        # (a moment at least: a result already here is handed over on the client's loop)
+        result = future.result(timeout=max(0.05, deadline - time.monotonic()))
+    except Exception:  # cancelled while queued, timed out, lost: nothing printed here
+        return ""
+    output = result[1] if isinstance(result, tuple) and len(result) == 5 else ""
+    return output if isinstance(output, str) else ""

@@ -3,10 +3,11 @@ and change their jobs in the store the server shares with them, and their events
 this process.
 
 Two looks, both one query: the store's change marker (jobs added, changed or removed) and
-each job's newest run (what the sidebar shows next to each job). The store's watch (inotify
-on an SQLite file) says when to look; where it cannot, or where its reports leave runs out
-(PostgreSQL notifies job changes only), the stream looks every :data:`POLL_LOOK` seconds
-while a client listens.
+each job's newest run (what the sidebar shows next to each job). The store's watch, asked
+for run records too (inotify on an SQLite file, LISTEN on PostgreSQL's job and run channels),
+says when to look, and a look every :data:`WATCHED_LOOK` seconds covers a lost report; where
+the store cannot watch, the stream looks every :data:`POLL_LOOK` seconds while a client
+listens.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class StoreLook:
         self._store = store
         self._root = root
         self._unwatch: Callable[[], None] | None = None
-        self._covers_runs = False
+        self._watched = False
         self._marker: object = None
         self._runs: dict[str, tuple[str, RunStatus]] = {}
 
@@ -55,20 +56,19 @@ class StoreLook:
         no other process writes (its changes all come as this process's events)."""
         if not self._store.is_shared:
             return None
-        return WATCHED_LOOK if self._covers_runs else POLL_LOOK
+        return WATCHED_LOOK if self._watched else POLL_LOOK
 
     def start(self, changed: Callable[[], None]) -> None:
         """Ask the store to call ``changed()`` (from a thread of its own) after writes."""
         if not self._store.is_shared:
             return
         try:
-            self._unwatch = self._store.watch(changed)
+            # runs too: kernels record their runs in the store only
+            self._unwatch = self._store.watch(changed, runs=True)
         except Exception:  # the store is unreachable now: poll, it may come back
             log.info("nbsched: cannot watch the store; polling it", exc_info=True)
             self._unwatch = None
-        # PostgreSQL's notifications come from the jobs' change counter: run records are
-        # not announced, so runs are polled there
-        self._covers_runs = self._unwatch is not None and _dialect(self._store) != "postgresql"
+        self._watched = self._unwatch is not None
 
     def stop(self) -> None:
         """Stop the store's watch."""
@@ -125,9 +125,3 @@ class StoreLook:
 def _fingerprint(runs: dict[str, Run]) -> dict[str, tuple[str, RunStatus]]:
     return {name: (run.id, run.status) for name, run in runs.items()}
 
-
-def _dialect(store: JobStore) -> str | None:
-    engine = getattr(store, "engine", None)
-    dialect = getattr(engine, "dialect", None)
-    name = getattr(dialect, "name", None)
-    return name if isinstance(name, str) else None

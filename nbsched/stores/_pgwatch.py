@@ -1,17 +1,26 @@
 """PostgreSQL change notifications: every scheduler on one database hears of a job change at
 once, and an idle one does no work at all.
 
-The job-change counter of the meta table (``jobs_changed``, bumped by every job write of any
-process) gets a trigger that calls ``pg_notify`` (:func:`install_notify`). PostgreSQL sends
-the notification when the writing transaction commits, so a listener never hears of a change
-it cannot read yet, and writers need no code of their own: any nbsched process on the
-database, whatever its version, is heard.
+Two channels per table prefix, both fed by triggers (:func:`install_notify`):
+
+* :func:`channel_name` -- jobs: the job-change counter of the meta table (``jobs_changed``,
+  bumped by every job write of any process) notifies it. Schedulers listen here only.
+* :func:`runs_channel_name` -- runs: a statement-level trigger on the runs table notifies it
+  after any statement that writes run records. Only those who show runs listen (the server's
+  live stream): a scheduler woken by every run of every scheduler on the database would pay a
+  wake per fire anywhere. One statement is one notification whatever its row count, and the
+  payload is constant, so PostgreSQL folds a transaction's notifications into one: a batch of
+  a thousand runs (upsert and prune) is heard once.
+
+PostgreSQL sends a notification when the writing transaction commits, so a listener never
+hears of a change it cannot read yet, and writers need no code of their own: any nbsched
+process on the database, whatever its version, is heard.
 
 :class:`PgWatch` is the listening side: one thread with one connection of its own (``LISTEN``
-cannot share a pooled connection) that calls the scheduler's callback for each notification.
-A notification can only be missed while that connection is down, so while it is, the callback
-is called once a second -- the scheduler then looks at the store as often as it would poll --
-and the thread reconnects with backoff.
+cannot share a pooled connection) that calls the callback once for whatever notifications
+arrived together. A notification can only be missed while that connection is down, so while
+it is, the callback is called once a second -- the listener then looks at the store as often
+as it would poll -- and the thread reconnects with backoff.
 """
 
 from __future__ import annotations
@@ -20,13 +29,13 @@ import logging
 import os
 import select
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
-__all__ = ["channel_name", "install_notify", "PgWatch"]
+__all__ = ["channel_name", "runs_channel_name", "install_notify", "PgWatch"]
 
 _log = logging.getLogger(__name__)
 
@@ -37,13 +46,22 @@ RECONNECT_MAX = 30.0
 
 
 def channel_name(prefix: str) -> str:
-    """The notification channel of the store whose tables start with ``prefix``."""
+    """The job-change channel of the store whose tables start with ``prefix``."""
     return f"{prefix}changes"
 
 
-def install_notify(conn: Connection, prefix: str, meta_table: str, changes_key: str) -> None:
-    """Create (or replace) the trigger that notifies ``channel_name(prefix)`` whenever the
-    job-change counter moves. Idempotent; run where the tables are created."""
+def runs_channel_name(prefix: str) -> str:
+    """The run-record channel of the store whose tables start with ``prefix``."""
+    return f"{prefix}runs"
+
+
+def install_notify(
+    conn: Connection, prefix: str, meta_table: str, changes_key: str, runs_table: str
+) -> None:
+    """Create (or replace) the triggers that notify ``channel_name(prefix)`` whenever the
+    job-change counter moves and ``runs_channel_name(prefix)`` after each statement that
+    writes run records. Idempotent (a database made before either trigger gets it on its
+    next open); run where the tables are created."""
     channel = channel_name(prefix)
     function = f"{prefix}notify_changes"
     # Identifiers come from the table prefix, which the store checks is a plain identifier;
@@ -66,16 +84,39 @@ def install_notify(conn: Connection, prefix: str, meta_table: str, changes_key: 
         EXECUTE FUNCTION {function}()
         """
     )
+    runs_function = f"{prefix}notify_runs"
+    # A constant payload: PostgreSQL delivers a transaction's equal notifications once.
+    conn.exec_driver_sql(
+        f"""
+        CREATE OR REPLACE FUNCTION {runs_function}() RETURNS trigger AS $$
+        BEGIN
+            PERFORM pg_notify('{runs_channel_name(prefix)}', '');
+            RETURN NULL;
+        END
+        $$ LANGUAGE plpgsql
+        """
+    )
+    # Per statement, not per row: a batch costs one call whatever its size. (Deletes too:
+    # the prune of a batch is in its transaction, a removed job's runs go with the job.)
+    conn.exec_driver_sql(
+        f"""
+        CREATE OR REPLACE TRIGGER {prefix}runs_written
+        AFTER INSERT OR UPDATE OR DELETE ON {runs_table}
+        FOR EACH STATEMENT
+        EXECUTE FUNCTION {runs_function}()
+        """
+    )
 
 
 class PgWatch:
-    """Calls ``callback()`` for every notification on ``channel`` (see the module doc)."""
+    """Calls ``callback()`` for the notifications on ``channels`` (see the module doc): once
+    for those that arrive together."""
 
-    def __init__(self, url: URL, channel: str, callback: Callable[[], None]) -> None:
+    def __init__(self, url: URL, channels: Sequence[str], callback: Callable[[], None]) -> None:
         # psycopg takes libpq's URI form: the SQLAlchemy driver suffix goes, the query
         # (options=-csearch_path=..., sslmode, ...) stays
         self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._channel = channel
+        self._channels = tuple(channels)
         self._callback = callback
         self._stop = threading.Event()
         self._conn: Any = None
@@ -127,7 +168,8 @@ class PgWatch:
         import psycopg
 
         self._conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10)
-        self._conn.execute(f"LISTEN {self._channel}")
+        for channel in self._channels:
+            self._conn.execute(f"LISTEN {channel}")
         self._connected.set()
         # Changes made while we were not listening were not notified: look once now.
         self._callback()
@@ -141,7 +183,8 @@ class PgWatch:
             poller.poll()
             if self._stop.is_set():
                 break
-            for _ in self._conn.notifies(timeout=0):  # what arrived; raises once it is closed
+            # what arrived (raises once the connection is closed): one look covers it all
+            if sum(1 for _ in self._conn.notifies(timeout=0)):
                 self._callback()
 
     def _close(self) -> None:

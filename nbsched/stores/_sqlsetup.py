@@ -372,4 +372,4 @@ def create_schema(conn: Connection, metadata: MetaData, t: Tables, prefix: str, 
     init_meta(conn, t.meta)
     upgrade_schema(conn, t)
     if postgres:
-        install_notify(conn, prefix, t.meta.name, CHANGES_KEY)
+        install_notify(conn, prefix, t.meta.name, CHANGES_KEY, t.runs.name)

@@ -65,7 +65,7 @@ from ._direct import CoreTx, DirectPath, JobStatements, Tx
 from ._filewatch import MarkerCache, watch_files
 from ._history import RunHistory, owner_is
 from ._outputs import discard_outputs
-from ._pgwatch import PgWatch, channel_name
+from ._pgwatch import PgWatch, channel_name, runs_channel_name
 from ._rows import job_to_row, row_to_job, row_to_run, run_to_row
 from ._runcounts import CHUNK, RunCounts
 from ._sqlsetup import (
@@ -507,14 +507,20 @@ class SQLAlchemyJobStore(JobStore):
 
         return self._marker_cache.get(read)
 
-    def watch(self, callback: Callable[[], None]) -> Callable[[], None] | None:
+    def watch(
+        self, callback: Callable[[], None], *, runs: bool = False
+    ) -> Callable[[], None] | None:
         """PostgreSQL: ``LISTEN`` for the notifications a trigger sends when any process
-        changes a job (``_pgwatch``). An SQLite file on a local file system: inotify on the
-        database and its WAL (``_filewatch``). Either way an idle scheduler does not wake up
-        to poll. Elsewhere (network file systems, no inotify) ``None``: the scheduler polls."""
+        changes a job, and with ``runs`` also for those another one sends after each statement
+        writing run records (``_pgwatch``). An SQLite file on a local file system: inotify on
+        the database and its WAL (``_filewatch``), which reports every write -- runs and
+        next run times too, whatever ``runs`` says. Either way an idle scheduler does not wake
+        up to poll. Elsewhere (network file systems, no inotify) ``None``: the caller polls."""
         if self._engine.dialect.name == "postgresql":
-            self.open()  # the trigger is made with the tables
-            pg = PgWatch(self._engine.url, channel_name(self.table_prefix), callback)
+            self.open()  # the triggers are made with the tables
+            prefix = self.table_prefix
+            channels = [channel_name(prefix)] + ([runs_channel_name(prefix)] if runs else [])
+            pg = PgWatch(self._engine.url, channels, callback)
             return pg.stop
         if not self._watched:
             return None

@@ -71,12 +71,14 @@ def test_a_timeout_stops_the_run_on_the_worker_and_the_worker_stays_usable(
 
     def hang(path: str) -> None:
         child = subprocess.Popen(["sleep", "600"])
+        print("until the timeout", flush=True)
         Path(path).write_text(f"{os.getpid()} {child.pid}")
         time.sleep(600)
 
     sched.add_job(hang, "every 1h", name="hang", executor="dask", timeout=1.5, args=(str(pidfile),))
     run = sched.run_job("hang")
     assert run.status is RunStatus.timed_out
+    assert run.output == "until the timeout\n"  # what it printed before it was stopped
     pids = [int(p) for p in pidfile.read_text().split()]
     wait_for(lambda: not any(map(_alive, pids)), 5, "the run's process tree to be killed")
 
@@ -89,6 +91,7 @@ def test_cancel_run_stops_a_running_run(sched: Scheduler, tmp_path: Path) -> Non
     pidfile = tmp_path / "pid"
 
     def slow(path: str) -> None:
+        print("until the cancel", flush=True)
         Path(path).write_text(str(os.getpid()))
         time.sleep(600)
 
@@ -100,7 +103,27 @@ def test_cancel_run_stops_a_running_run(sched: Scheduler, tmp_path: Path) -> Non
     sched.cancel_run(running[0].id)
     t.join(10)
     assert result and result[0].status is RunStatus.cancelled
+    assert result[0].output == "until the cancel\n"  # what it printed before it was stopped
     wait_for(lambda: not _alive(int(pidfile.read_text())), 5, "the run's process to go")
+
+
+def test_a_result_the_run_was_writing_when_it_died_is_removed(
+    sched: Scheduler, tmp_path: Path
+) -> None:
+    record = tmp_path / "result-path"
+
+    def dies_writing(record: str) -> None:
+        # the run's process, killed while it writes how the job ended (argv[1]: where)
+        partial = sys.argv[1] + ".tmp"
+        Path(partial).write_bytes(b"half a pickle")
+        Path(record).write_text(partial)
+        os._exit(9)
+
+    sched.add_job(dies_writing, "every 1h", name="dies", executor="dask", args=(str(record),))
+    run = sched.run_job("dies")
+    assert run.status is RunStatus.crashed
+    partial = Path(record.read_text())
+    assert partial.name.startswith("nbsched-run-") and not partial.exists()
 
 
 def test_a_job_that_cannot_be_pickled_is_refused_when_added(sched: Scheduler) -> None:

@@ -15,7 +15,7 @@ import pytest
 from nbsched import Run, RunStatus, Scheduler
 from nbsched.errors import InvalidArgumentError
 from tests.helpers.wait import wait_for
-from tests.notebook.conftest import NOTEBOOKS, alive, wait_gone
+from tests.notebook.conftest import NOTEBOOKS, alive, pids_from, wait_gone
 
 pytestmark = pytest.mark.slow
 
@@ -106,6 +106,7 @@ def test_a_timeout_kills_the_notebooks_kernel_on_the_worker(
     thread.join(60)
     [run] = runs
     assert run.status is RunStatus.timed_out
+    assert pids_from(run.output) == pids  # what the cells printed before the timeout, as locally
     wait_gone(pids)  # the kernel and what it started
     assert run.output_path is not None
     wait_for(
@@ -125,6 +126,8 @@ def test_cancel_run_kills_the_notebooks_kernel_on_the_worker(
     thread.join(30)
     [run] = runs
     assert run.status is RunStatus.cancelled
+    assert pids_from(run.output) == pids  # what the cells printed before the cancel
+    wait_for(lambda: sched.get_runs("sleeper")[0].output == run.output, 10, "the stored run")
     wait_gone(pids)
     assert run.output_path is not None
     wait_for(

@@ -30,6 +30,7 @@ from nbsched.jobs import Job, Run, RunStatus
 from nbsched.stores import UnreadableArgs, UnreadableKwargs
 from nbsched.triggers import parse_trigger
 from nbsched.triggers.registry import BrokenTrigger
+from tests.helpers.wait import wait_for
 
 from .conftest import Stores
 from .helpers import T0, at, make_job, make_run
@@ -676,3 +677,25 @@ def test_relative_triggers_keep_their_anchor(stores: Stores, schedule: str) -> N
         assert got.trigger.anchor(job_start).next_fire_time(job_start) == original.anchor(
             job_start
         ).next_fire_time(job_start)
+
+
+def test_a_watch_of_runs_hears_another_store_objects_run_write(stores: Stores) -> None:
+    """``watch(runs=True)``: a run record written through another store object is reported
+    (SQLite's file watch reports every write; PostgreSQL listens on its runs channel). A
+    store no other process sees cannot watch (``None``): its writes are its process's own."""
+    store = stores.make()
+    calls: list[None] = []
+    stop = store.watch(lambda: calls.append(None), runs=True)
+    if not stores.persistent:
+        assert stop is None
+        return
+    assert stop is not None
+    try:
+        other = stores.make()
+        if stores.kind == "postgres":  # it listens once connected, and looks then
+            wait_for(lambda: calls, 10, "the look made on connecting")
+        before = len(calls)
+        other.write_runs([make_run("r1")])
+        wait_for(lambda: len(calls) > before, 10, "the report of the run write")
+    finally:
+        stop()
