@@ -162,7 +162,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     notebooks?.widgetAdded.connect((_, panel) => {
       if (panel.context.path.startsWith(`${RUNS_DRIVE}:`)) {
-        return; // an executed notebook of a run: nothing to schedule
+        // An executed notebook of a run, read-only: nothing to schedule, and nothing to
+        // run it in. Set before the context loads (this signal comes as the widget is
+        // made), so no kernel is started for it: "No Kernel", and none left behind.
+        const session = panel.sessionContext;
+        session.kernelPreference = {
+          ...session.kernelPreference,
+          shouldStart: false,
+          canStart: false
+        };
+        return;
       }
       const button = new ToolbarButton({
         className: 'nbsched-toolbar-schedule',

@@ -45,20 +45,30 @@ __all__ = [
 #: as the process executor keeps the last megabyte of its runs' output
 LIVE_LIMIT = 1 << 20
 
-_local = threading.local()
-_lock = threading.Lock()
+
+
+class _Local(threading.local):
+    # (a class default: reading a thread-local attribute that is not set raises and catches
+    # an AttributeError, 0.4 us, on every run of a new worker thread)
+    capture: Capture | None = None
+
+
+_local = _Local()
+_lock = threading.Lock()  # install() / uninstall()
+# Every capture's: what it guards is a list append or swap. One lock for all keeps a run's
+# set-up to a small object (a burst starts 10,000 runs in 30 ms; a lock each was a tenth).
+_parts_lock = threading.Lock()
 _installs = 0
 
 
 class Capture:
     """The output of one run, written by the run's thread and the threads it started."""
 
-    __slots__ = ("_parts", "_open", "_lock", "owner", "outer", "dropped")
+    __slots__ = ("_parts", "_open", "owner", "outer", "dropped")
 
     def __init__(self, outer: Capture | None = None) -> None:
         self._parts: list[str] = []
         self._open = True
-        self._lock = threading.Lock()
         #: the thread that called :func:`begin`
         self.owner = threading.get_ident()
         #: the capture this thread had begun before (restored by :func:`end`)
@@ -68,7 +78,7 @@ class Capture:
 
     def append(self, text: str) -> None:
         """Record ``text`` (drop it if the run has ended)."""
-        with self._lock:
+        with _parts_lock:
             if self._open:
                 self._parts.append(text)
             else:
@@ -76,17 +86,16 @@ class Capture:
 
     def close(self) -> str:
         """End the capture; returns everything recorded."""
-        with self._lock:
+        with _parts_lock:
             self._open = False
-            text = "".join(self._parts)
-            self._parts = []
-        return text
+            parts, self._parts = self._parts, []
+        return "".join(parts) if parts else ""
 
     def text(self, limit: int = LIVE_LIMIT) -> str:
         """What was recorded so far (its last ``limit`` characters), while the run goes on.
         The parts are joined in place, so a view that reads every second joins each write
         once, not once per read."""
-        with self._lock:
+        with _parts_lock:
             parts = self._parts
             if len(parts) > 1:
                 parts[:] = ["".join(parts)]
@@ -107,8 +116,7 @@ def tail(text: str, limit: int = LIVE_LIMIT) -> str:
 
 
 def _current() -> Capture | None:
-    capture: Capture | None = getattr(_local, "capture", None)
-    return capture
+    return _local.capture
 
 
 class _ThreadRoutedStream:

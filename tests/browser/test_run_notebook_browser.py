@@ -54,4 +54,16 @@ def test_open_an_executed_notebook_outside_the_root(lab: LiveServer) -> None:
         panel.locator(".jp-ToolbarLabelComponent", has_text="notebook is read-only").wait_for(
             timeout=10_000
         )
+        # a notebook to read, not to run: once its session is settled, it has no kernel and
+        # none was started for it
+        no_kernel = page.evaluate(
+            """async () => {
+                const panel = window.jupyterapp.shell.currentWidget;
+                await panel.sessionContext.ready;
+                return panel.sessionContext.hasNoKernel;
+            }"""
+        )
+        assert no_kernel is True
+        panel.locator(".jp-Toolbar-kernelName", has_text="No Kernel").wait_for(timeout=10_000)
+        assert lab.jupyter_api("kernels") == []
         shot(page, "run-notebook-open")

@@ -47,6 +47,15 @@ class LiveServer:
             return exc.code, json.loads(text) if text else None
 
 
+    def jupyter_api(self, path: str) -> Any:
+        """``GET /api/{path}`` of the Jupyter server itself (kernels, sessions), as JSON."""
+        request = urllib.request.Request(
+            f"{self.base}/api/{path}", headers={"Authorization": f"token {TOKEN}"}
+        )
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return json.loads(response.read().decode())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
