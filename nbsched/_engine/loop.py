@@ -35,6 +35,7 @@ import logging
 import os
 import threading
 import zlib
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from functools import lru_cache
@@ -123,6 +124,10 @@ class Loop:
         # Retries: (due_ts, seq, name, attempt, scheduled_ts)
         self._retries: list[tuple[float, int, str, int, float]] = []
         self._timeouts: list[tuple[float, str]] = []  # (deadline, run_id)
+        # runs past their timeout, stopped by a thread of their own (see _stop_later)
+        self._to_stop: deque[str] = deque()
+        self._stopping_lock = threading.Lock()
+        self._stopper: threading.Thread | None = None
         self.runs = runs = InFlight(clock, writer, listeners, self.cond, self.entries)
         # (the same containers, named here too: dispatch and settling use them all the time)
         self.inflight = runs.inflight
@@ -235,8 +240,8 @@ class Loop:
                 self._wake_at = None
         for executor, request in outbox:
             executor.submit(request)
-        for run_id in expired:
-            self.stop_run(run_id, RunStatus.timed_out)
+        if expired:
+            self._stop_later(expired)
         for event in events:
             self._emit(event)
 
@@ -523,6 +528,31 @@ class Loop:
             if run_id in self.inflight:
                 expired.append(run_id)
         return expired
+
+    def _stop_later(self, run_ids: list[str]) -> None:
+        """Stop runs past their timeout from a thread of their own: an executor may take
+        seconds to stop one (a notebook's kernel to kill and its notebook to save, a Dask
+        worker to ask), and the loop must not hold up every other fire meanwhile. The
+        thread ends once there is nothing left to stop."""
+        with self._stopping_lock:
+            self._to_stop.extend(run_ids)
+            if self._stopper is None:
+                self._stopper = threading.Thread(
+                    target=self._stop_expired, name="nbsched-timeouts", daemon=True
+                )
+                self._stopper.start()
+
+    def _stop_expired(self) -> None:
+        while True:
+            with self._stopping_lock:
+                if not self._to_stop:
+                    self._stopper = None
+                    return
+                run_id = self._to_stop.popleft()
+            try:
+                self.stop_run(run_id, RunStatus.timed_out)
+            except Exception:  # an executor's bug: the run stays in flight, shown as such
+                log.exception("nbsched: stopping run %s at its timeout failed", run_id)
 
     def stop_run(self, run_id: str, status: RunStatus) -> bool:
         """Ask the executor to stop a run in flight (timeout, cancel); ``False`` if it had
