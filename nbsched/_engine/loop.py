@@ -15,12 +15,8 @@ during a large burst. Executors report runs to :class:`~.runs.InFlight` from the
 threads; the loop settles them on its next pass.
 
 Several schedulers on one store: before it fires them, a pass claims its due fires in the
-store in one call (``JobStore.claim_fires``); a fire another scheduler claimed first, or that
-the store shows already past, is not fired here -- the loop follows the store's next run time
-instead, or tries that same fire again a little later (:attr:`Loop.claim_retry`: its holder
-may die, and its claim then runs out and is taken over here, late, under the misfire policy).
-The claim is released by the next-run-time write that records the fire. A store nobody else
-sees (memory) is not asked.
+store in one call, and fires only those it won (``claims.py``). A store nobody else sees
+(memory) is not asked.
 
 Faults: anything a pass raises (a store that is down, a trigger that blows up) is logged,
 shown by ``Scheduler.status()`` and retried with backoff: the loop never dies with the
@@ -34,7 +30,6 @@ import itertools
 import logging
 import os
 import threading
-import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
@@ -43,6 +38,7 @@ from functools import lru_cache
 from ..abc import Clock, Executor, JobStore, RunRequest
 from ..events import Event, RunFinished
 from ..jobs import Run, RunStatus
+from .claims import FireClaims
 from .entry import Entry, Waiter
 from .lead import DEFAULT_LEAD, Lead
 from .listeners import Faults, Listeners
@@ -56,9 +52,6 @@ log = logging.getLogger("nbsched")
 #: most due fires dispatched per pass while holding the lock
 _CHUNK = 4096
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
-#: how long after its fire time a scheduler that is not a fire's first choice waits before
-#: claiming it (see ``Loop._preferred``)
-_DEFER = 0.05
 #: runs of one job abandoned by their executor (timed out or cancelled, body still running in
 #: a thread that cannot be stopped) after which the job is paused instead of fired again
 MAX_ABANDONED = 3
@@ -139,21 +132,7 @@ class Loop:
         #: this scheduler's id in the store's claims; its run ids start with it and "-"
         self.scheduler_id = os.urandom(5).hex()
         self._run_prefix = self.scheduler_id + "-"
-        self._claims = claims
-        # Sharing the work: with the first claim winning, the scheduler whose lead is
-        # longest (it grows with the waves it dispatches) would win nearly every fire. So
-        # each fire has a first choice among the live schedulers (see _preferred); the
-        # others claim it only _DEFER after its fire time, if it is still free then (its
-        # first choice died, or is slow).
-        self._id_crc = zlib.crc32(self.scheduler_id.encode())
-        self._peers: tuple[int, ...] = ()
-        self._lease = lease
-        #: a fire another scheduler holds is tried again after this long (seconds): by then
-        #: the store shows it recorded (and the next one to claim), or its holder is gone
-        #: and its claim runs out; short enough that this follows a job firing every second
-        self.claim_retry = min(0.5, lease / 3)
-        # fires held by another scheduler, tried again later: (retry_at, ts, name)
-        self._contested: list[tuple[float, float, str]] = []
+        self._claims = None if claims is None else FireClaims(claims, self.scheduler_id, lease)
         self._run_serial = itertools.count(1)
         self._wake_at: float | None = None  # deadline the loop sleeps until
         # requests the loop dispatched in this pass, handed to executors only at its end
@@ -262,8 +241,9 @@ class Loop:
             times.append(min(ts for ts, _ in self.held))
         if self._lead_heap:
             times.append(self._lead_heap[0][0])
-        if self._contested:
-            times.append(self._contested[0][0])
+        retry = None if self._claims is None else self._claims.next_retry()
+        if retry is not None:
+            times.append(retry)
         if self._retries:
             times.append(self._retries[0][0])
         if self._timeouts:
@@ -284,22 +264,19 @@ class Loop:
         for item in held:  # decided afresh: they may be due now, or free to go early
             heapq.heappush(heap, item)
         held.clear()
-        contested = self._contested
-        while contested and contested[0][0] <= now:
-            _, ts, name = heapq.heappop(contested)
-            entry = entries.get(name)
-            if entry is not None and entry.next_ts == ts:
-                heapq.heappush(heap, (ts, name))
+        claims = self._claims
+        if claims is not None:
+            claims.due(now, entries, heap)
         limit = now + self.lead
         lead_heap = self._lead_heap
         if (
-            self._before_claim is not None and self._claims is not None
+            self._before_claim is not None and claims is not None
             and (heap and heap[0][0] <= limit or lead_heap and lead_heap[0][0] <= now)
         ):
             self._before_claim()  # (a store fault here leaves every fire where it was)
         count = 0
         # with claims, the due fires of this pass are claimed together before any is fired
-        batch: dict[str, tuple[Entry, float]] | None = None if self._claims is None else {}
+        batch: dict[str, tuple[Entry, float]] | None = None if claims is None else {}
         while heap and heap[0][0] <= limit and count < _CHUNK:
             due, name = heapq.heappop(heap)
             entry = entries.get(name)
@@ -316,16 +293,16 @@ class Loop:
             if batch is None:
                 count += 1
                 self._fire(entry, due, now, events)
-            elif self._peers and now < due + _DEFER and not self._preferred(name, due):
-                # another live scheduler is the first choice for this fire: leave it to it
-                heapq.heappush(self._contested, (due + _DEFER, due, name))
+            elif claims is not None and claims.leave_to_peer(name, due, now):
+                pass  # another live scheduler is the first choice for this fire
             else:
                 count += 1
                 batch[name] = (entry, due)  # (a name pushed twice is claimed once)
         if self._lead_heap:
             count += self._dispatch_early(now, limit, events, batch)
         if batch:
-            for entry, due in self._claim(batch, now):
+            assert claims is not None
+            for entry, due in claims.claim(batch, now, heap):
                 self._fire(entry, due, now, events)
         retries = self._retries
         while retries and retries[0][0] <= now and count < _CHUNK:
@@ -371,51 +348,8 @@ class Loop:
 
     def set_peers(self, peers: Sequence[str]) -> None:
         """The other schedulers alive on the store (from its beats)."""
-        self._peers = tuple(zlib.crc32(p.encode()) for p in peers)
-
-    def _preferred(self, name: str, ts: float) -> bool:
-        """Whether this scheduler is the first choice for fire ``ts`` of ``name`` among the
-        live ones (rendezvous hashing: every scheduler computes the same choice, and the
-        fires spread evenly over them)."""
-        key = f"{name}@{ts!r}".encode()
-        mine = zlib.crc32(key, self._id_crc)
-        return all(mine > zlib.crc32(key, peer) for peer in self._peers)
-
-    def _claim(
-        self, batch: dict[str, tuple[Entry, float]], now: float
-    ) -> list[tuple[Entry, float]]:
-        """Claim the fires of ``batch`` in the store (lock held; one store call) and return
-        those won. The others follow the store (see the module doc)."""
-        store = self._claims
-        assert store is not None
-        wanted: Sequence[tuple[str, float]] = [(name, ts) for name, (_, ts) in batch.items()]
-        try:
-            lost = store.claim_fires(wanted, self.scheduler_id, now, self._lease)
-        except BaseException:
-            for name, ts in wanted:  # not fired: they stay due, for the pass that retries
-                heapq.heappush(self._heap, (ts, name))
-            raise
-        if not lost:
-            return list(batch.values())
-        won = []
-        retry_at = now + self.claim_retry
-        for name, (entry, ts) in batch.items():
-            if name not in lost:
-                won.append((entry, ts))
-                continue
-            stored = lost[name]
-            if stored is None:
-                # paused, removed or finished by another scheduler: the store look that
-                # follows its change brings the rest
-                entry.next_ts = None
-            elif stored == ts:
-                heapq.heappush(self._contested, (retry_at, ts, name))
-            else:
-                # recorded by another scheduler (later), or an earlier fire no one holds
-                # any more (earlier): that one is due here, late, under the misfire policy
-                entry.next_ts = stored
-                heapq.heappush(self._heap, (stored, name))
-        return won
+        if self._claims is not None:
+            self._claims.set_peers(peers)
 
     def _fire(self, entry: Entry, ts: float, now: float, events: list[Event]) -> None:
         """Advance ``entry`` past fire time ``ts`` and run it, unless the misfire policy or

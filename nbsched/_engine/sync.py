@@ -41,7 +41,7 @@ What an idle row costs when its scheduler dies without ``forget`` (SIGKILL, a lo
 no ``running`` run waits on it (see above), and its claims run out after their own lease.
 On its host the next beat of any scheduler drops it at once (its pid is dead). From another
 host it is taken for alive until it runs out: the schedulers there keep it among their
-peers, so the fires it would be the first choice for start :data:`~.loop._DEFER` late, and
+peers, so the fires it would be the first choice for start :data:`~.claims.DEFER` late, and
 they beat every third of the lease meanwhile. Bounded by ``IDLE_LEASES`` leases.
 """
 

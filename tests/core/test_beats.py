@@ -92,7 +92,7 @@ def beats_of(s: Scheduler) -> list[float]:
 
 
 def knows(s: Scheduler, other: Scheduler) -> bool:
-    return zlib.crc32(other._engine.loop.scheduler_id.encode()) in s._engine.loop._peers
+    return zlib.crc32(other._engine.loop.scheduler_id.encode()) in s._engine.loop._claims.peers  # type: ignore[union-attr]
 
 
 def test_an_idle_scheduler_alone_on_a_shared_store_does_not_beat(
