@@ -133,6 +133,10 @@ class JobStatements:
 class Tx(Protocol):
     """One write transaction, of either path."""
 
+    def run_many(self, stmt: JobStatement, params: Sequence[Mapping[str, Any]]) -> None:
+        """Execute ``stmt`` once per parameter set (``executemany``)."""
+        ...
+
     def run(
         self, stmt: JobStatement, params: Mapping[str, Any] | None = None
     ) -> tuple[int, Sequence[Sequence[Any]]]:
@@ -155,6 +159,9 @@ class CoreTx:
         rows = result.all() if result.returns_rows else ()
         return result.rowcount, rows
 
+    def run_many(self, stmt: JobStatement, params: Sequence[Mapping[str, Any]]) -> None:
+        self.conn.execute(stmt.core, list(params))
+
 
 class DirectTx:
     """A transaction on the kept DBAPI cursor (statements compiled once)."""
@@ -174,6 +181,11 @@ class DirectTx:
         # fetchall() even for one row: sqlite3 finishes a RETURNING statement only when it
         # has been read to the end
         return cursor.rowcount, cursor.fetchall()
+
+    def run_many(self, stmt: JobStatement, params: Sequence[Mapping[str, Any]]) -> None:
+        direct = stmt.direct
+        assert direct is not None
+        self.cursor.executemany(direct.sql, [direct.parameters(p) for p in params])
 
 
 #: a bind parameter whose value comes with each call

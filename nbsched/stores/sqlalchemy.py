@@ -59,7 +59,7 @@ from ..errors import (
     StoreError,
 )
 from ..jobs import Job, Run, RunStatus
-from ._claims import beat, claim_fires, forget, pg_next_run_times, release_case
+from ._claims import SqliteClaims, beat, claim_fires, forget, pg_next_run_times, release_case
 from ._common import check_limit, check_retention
 from ._direct import CoreTx, DirectPath, JobStatements, Tx
 from ._filewatch import MarkerCache, watch_files
@@ -225,6 +225,7 @@ class SQLAlchemyJobStore(JobStore):
         if self._engine.dialect.name == "postgresql":
             self._pg_next_run_stmt = pg_next_run_times(t)
         self._job_sql = JobStatements(t, self._upsert)
+        self._sqlite_claims = SqliteClaims(t)
 
     # -- transactions and errors ------------------------------------------------------------
 
@@ -301,7 +302,7 @@ class SQLAlchemyJobStore(JobStore):
                     self._engine.dispose()  # a failed open() holds no connections
                 raise
             if self._direct_wanted and not self._direct.ready:
-                self._direct.compile(self._job_sql.all)
+                self._direct.compile([*self._job_sql.all, *self._sqlite_claims.all])
             self._is_open = True
 
     def close(self) -> None:
@@ -423,6 +424,9 @@ class SQLAlchemyJobStore(JobStore):
     ) -> dict[str, float | None]:
         if not claims:
             return {}
+        if self._sqlite:
+            with self._transaction("claim_fires") as tx:
+                return self._sqlite_claims.claim_fires(tx, claims, owner_id, now, lease)
         with self._writing("claim_fires") as conn:
             return claim_fires(
                 conn, self._t, claims, owner_id, now, lease, self._pg_next_run_stmt is not None

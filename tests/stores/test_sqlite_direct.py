@@ -124,6 +124,25 @@ def test_the_compiled_statements_send_what_sqlalchemy_sends(store: SQLAlchemyJob
         (store._job_sql.all_names, None),
     ]
     assert {id(stmt) for stmt, _ in calls} == {id(stmt) for stmt in store._job_sql.all}
+    _send_what_sqlalchemy_sends(store, calls)
+
+
+def test_the_claim_statements_send_what_sqlalchemy_sends(store: SQLAlchemyJobStore) -> None:
+    """The fire claims (one JSON array of names, an executemany) take the direct path too."""
+    store.add_job(make_job("a"))
+    claims = store._sqlite_claims
+    calls: list[tuple[Any, dict[str, Any] | None]] = [
+        (claims.rows, {"c_names": '["a", "b"]'}),
+        (claims.claim, {"c_name": "a", "c_owner": "s1", "c_until": 2.5, "c_fire": 1.5}),
+        (claims.crash, {"c_low": "s1-", "c_high": "s1.", "c_now": 3.0}),
+    ]
+    assert {id(stmt) for stmt, _ in calls} == {id(stmt) for stmt in claims.all}
+    _send_what_sqlalchemy_sends(store, calls)
+
+
+def _send_what_sqlalchemy_sends(
+    store: SQLAlchemyJobStore, calls: list[tuple[Any, dict[str, Any] | None]]
+) -> None:
     sent: list[tuple[str, tuple[Any, ...]]] = []
 
     def record(conn: object, cursor: object, statement: str, parameters: Any, *args: Any) -> None:
