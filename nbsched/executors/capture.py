@@ -66,11 +66,11 @@ class Capture:
 
     __slots__ = ("_parts", "_open", "owner", "outer", "dropped")
 
-    def __init__(self, outer: Capture | None = None) -> None:
+    def __init__(self, outer: Capture | None = None, owner: int | None = None) -> None:
         self._parts: list[str] = []
         self._open = True
         #: the thread that called :func:`begin`
-        self.owner = threading.get_ident()
+        self.owner = threading.get_ident() if owner is None else owner
         #: the capture this thread had begun before (restored by :func:`end`)
         self.outer = outer
         #: characters written after the run ended (dropped)
@@ -280,20 +280,20 @@ def begin() -> Capture:
         # capsys, IPython's capture): wrap theirs too. Other threads' writes still pass
         # through to it, and whoever replaced it restores their saved stream as usual.
         _wrap_current()
-    current = _current()
+    current = _local.capture
+    me = threading.get_ident()
     # Nested in a capture this thread began: restored by end(). One inherited from the thread
     # that started this one is not: a thread that runs runs of its own (an executor's worker,
     # started from inside a job) writes to the real streams between them.
-    outer = current if current is not None and current.owner == threading.get_ident() else None
-    capture = Capture(outer)
-    _local.capture = capture
+    outer = current if current is not None and current.owner == me else None
+    capture = _local.capture = Capture(outer, me)
     return capture
 
 
 def end() -> str:
     """Stop capturing this thread's output and return what it and its threads wrote. From
     now on, what those threads write is dropped."""
-    capture = _current()
+    capture = _local.capture
     if capture is None:
         return ""
     _local.capture = capture.outer
