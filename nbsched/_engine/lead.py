@@ -43,7 +43,8 @@ class Lead:
     """
 
     __slots__ = (
-        "base", "value", "per_fire", "_wave_start", "_wave_fires", "_counted", "_window"
+        "base", "value", "per_fire", "window_end", "_wave_start", "_wave_fires", "_counted",
+        "_window",
     )
 
     def __init__(self, base: float, *, claims: bool) -> None:
@@ -57,6 +58,9 @@ class Lead:
         # (end, fires at most in it) of the window the loop's sleep was worked out for, kept
         # up to date by pushed(): fires added to it may call for a longer lead
         self._window: tuple[float, int] | None = None
+        #: the end of that window (-inf: none): a fire time past it needs no pushed() call,
+        #: which the loop checks inline (it pushes every fire's next fire time)
+        self.window_end = float("-inf")
 
     def ahead(self, heap: list[tuple[float, str]]) -> float:
         """The lead for the heap's first fire time: long enough to dispatch every fire due
@@ -67,6 +71,7 @@ class Lead:
         first = heap[0][0]
         if len(heap) * self.per_fire * 2 <= value:
             self._window = (first + value, len(heap))
+            self.window_end = first + value
             return value  # even all of them would be dispatched in time
         counted = self._counted
         if counted is not None and counted[:2] == (first, len(heap)) and counted[2] >= value:
@@ -81,6 +86,7 @@ class Lead:
         self.value = value
         self._counted = (first, len(heap), value)
         self._window = (first + value, due)
+        self.window_end = first + value
         return value
 
     def pushed(self, ts: float) -> bool:

@@ -514,7 +514,11 @@ class Loop:
         if lead > self.lead:  # (notebook runs: see _dispatch_early)
             heapq.heappush(self._lead_heap, (ts - lead, ts, entry.job.name))
             ts -= lead
-        if self._lead.pushed(ts) or self._wake_at is None or ts < self._wake_at:
+        ahead = self._lead
+        if (
+            self._wake_at is None or ts < self._wake_at
+            or ts <= ahead.window_end and ahead.pushed(ts)
+        ):
             self.cond.notify()
 
     def take_next_run_times(self) -> dict[str, float | None]:
