@@ -22,7 +22,8 @@ store, its row must run out no later than a lease after it stopped beating, so t
 scheduler killed with runs in flight loses them after ``lease_seconds``. So a scheduler beats
 in one of two ways:
 
-* *busy*, ``alive_until = now + lease``, every third of the lease: while it has runs in flight
+* *busy*, ``alive_until = now + lease``, every third of the lease or :data:`PEERS_EVERY`
+  if sooner: while it has runs in flight
   or run records not written yet (``working``), or when its last beat found other live
   schedulers (so that they drop it within a lease if it dies, and it sees them come and go);
 * *idle*, ``alive_until = now + IDLE_LEASES * lease``, again only a lease before that runs out:
@@ -61,7 +62,7 @@ from ..triggers.registry import BrokenTrigger
 from .entry import Entry
 from .loop import Loop
 
-__all__ = ["IDLE_LEASES", "WATCH_FALLBACK", "WATCH_INTERVAL", "WATCH_MIN_GAP", "StoreSync"]
+__all__ = ["IDLE_LEASES", "PEERS_EVERY", "WATCH_FALLBACK", "WATCH_INTERVAL", "WATCH_MIN_GAP", "StoreSync"]
 
 log = logging.getLogger("nbsched")
 
@@ -75,6 +76,10 @@ WATCH_MIN_GAP = 0.25
 #: how long looks in a row may find a change marker that does not match our own writes
 #: (while we keep writing jobs) before we reload every job all the same (seconds)
 BEHIND_FOR = 10.0
+#: a busy scheduler beats at least this often (seconds), and so learns within it of the
+#: schedulers that started since: until it knows them it claims every fire as soon as it can,
+#: the fires they would be the first choice for too, and the work is not shared
+PEERS_EVERY = 2.0
 #: an idle scheduler alone on a shared store keeps its row alive this many leases ahead (and
 #: beats again a lease before it runs out): 10 minutes with the default 30 s lease
 IDLE_LEASES = 20
@@ -125,7 +130,9 @@ class StoreSync:
         self._id = scheduler_id
         self._lease = lease
         #: seconds between beats (``None``: a store no one else shares)
-        self._beat_every: float | None = lease / 3 if store.is_shared else None
+        self._beat_every: float | None = (
+            min(lease / 3, PEERS_EVERY) if store.is_shared else None
+        )
         self.next_beat = 0.0
         self._working = working
         # one beat at a time, and the choice between an idle and a busy one made with it:

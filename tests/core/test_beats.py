@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from nbsched import Scheduler
+from nbsched._engine.sync import PEERS_EVERY
 from nbsched.jobs import RunStatus
 from nbsched.stores.sqlalchemy import SQLAlchemyJobStore
 from nbsched.testing import FakeClock
@@ -179,3 +180,19 @@ def test_idle_schedulers_find_each_other_when_work_comes(
     wait_for(lambda: knows(first, second), 10, "the first one to learn of the second")
     wait_for(lambda: len(first.get_runs("job")) == 1, 10, "the run")
     assert first.get_runs("job")[0].status is RunStatus.succeeded
+
+
+def test_a_busy_scheduler_learns_of_a_newcomer_within_peers_every(
+    db_url: str, clock: FakeClock, made: list[Scheduler]
+) -> None:
+    """Until it knows a newcomer, a scheduler claims the fires the newcomer is the first
+    choice for too: it must learn of it sooner than its beats every third of the lease."""
+    first = start(db_url, clock, made)
+    first.add_job(hold, "every 1d", name="daily")
+    clock.advance(86_400)  # the job runs until RELEASE: the first one is busy
+    wait_for(lambda: first.status()["running_runs"] == 1, 10, "the run")
+    advance([first], clock, 5, 0.5)
+    second = start(db_url, clock, made)
+    assert knows(second, first) and not knows(first, second)
+    advance([first, second], clock, PEERS_EVERY + 0.5, 0.5)
+    assert knows(first, second)
