@@ -198,3 +198,76 @@ def test_nothing_outlives_a_worker_that_is_killed_during_a_run(
         wait_for(lambda: not any(map(_alive, pids)), 10, "the run's processes to die")
     finally:
         s.shutdown()
+
+
+# -- in this process, without a cluster ------------------------------------------------------
+
+
+@pytest.fixture
+def here() -> Any:
+    """``_dask_remote`` as the worker side runs it, in this process (as a worker thread
+    would); its warm process and reaper are gone afterwards."""
+    from nbsched.executors import _dask_remote, _dask_warm
+
+    try:
+        yield _dask_remote
+    finally:
+        warm = getattr(_dask_warm._local, "warm", None)
+        if warm is not None:
+            _dask_warm.drop(warm)
+        if _dask_remote._reaper is not None:
+            _dask_remote._reaper.close()
+            _dask_remote._reaper = None
+
+
+def _payload(func: Any, *args: Any) -> bytes:
+    from types import SimpleNamespace
+
+    from nbsched.executors.payload import pack
+
+    return pack(SimpleNamespace(func=func, target="", args=args, kwargs={}))  # type: ignore[arg-type]
+
+
+def test_a_stop_that_comes_while_the_run_is_forked_stops_it(
+    here: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbsched.executors._dask_warm import WarmProcess
+
+    start = WarmProcess.start
+
+    def stopped_meanwhile(self: WarmProcess, *args: Any) -> int:
+        assert here.cancel_on_worker("r1", "cancelled")  # known, its process not there yet
+        return start(self, *args)
+
+    monkeypatch.setattr(WarmProcess, "start", stopped_meanwhile)
+    results: list[Any] = []
+    t = threading.Thread(  # (a worker thread of its own: its warm process ends with it)
+        target=lambda: results.append(here.run_task(_payload(time.sleep, 600), "r1", None))
+    )
+    t.start()
+    try:
+        t.join(30)
+        assert results, "the run was not stopped"
+        status, _, error, _, _ = results[0]
+        assert (status, error) == ("cancelled", "Cancelled while it ran")
+    finally:
+        here.cancel_on_worker("r1", "cancelled")  # (if it was not stopped)
+        t.join(10)
+
+
+def test_a_warm_process_ends_with_the_thread_that_started_it(here: Any) -> None:
+    from nbsched.executors import _dask_warm
+
+    reaper = here._get_reaper()
+    started: list[int] = []
+
+    def worker_thread() -> None:
+        warm = _dask_warm.for_this_thread(reaper)
+        assert _dask_warm.for_this_thread(reaper) is warm  # kept for the thread's next run
+        started.append(warm.pid)
+
+    t = threading.Thread(target=worker_thread)
+    t.start()
+    t.join(30)
+    assert started
+    wait_for(lambda: not _alive(started[0]), 5, "the warm process to end with its thread")
