@@ -6,9 +6,10 @@ alternating: ``--n`` sequential runs of a function that returns at once, timed e
 also records the run and captures its output), then ``--burst`` runs submitted together
 (``client.map`` + ``gather`` against ``--burst`` jobs fired by the scheduler at one instant).
 
-nbsched's extra per run is mostly the run's own child process on the worker (what makes a
-timeout or ``cancel_run`` able to stop it and capture its file-descriptor output): the figure
-says what that isolation costs.
+nbsched's extra per run is mostly the run's own process on the worker (what makes a timeout
+or ``cancel_run`` able to stop it and capture its file-descriptor output), forked by the warm
+process each worker thread keeps (started by the thread's first run, a warm-up round here):
+the figure says what that isolation costs.
 
 Usage: python bench_dask.py [--n 50] [--burst 100]
 """

@@ -1,31 +1,36 @@
-"""The worker side of the Dask executor: each run is a child process of the Dask worker.
+"""The worker side of the Dask executor: each run is a process of its own on the worker.
 
 A Dask task runs on a worker *thread*, and a thread cannot be stopped: a run over its timeout
-would keep the worker's slot busy forever. So the task (:func:`run_task`) starts the job's
-body as a child process of the worker, in a session and process group of its own, and only
-waits for it. Stopping a run (:func:`cancel_on_worker`, called through ``Client.run``, or the
-run's own timeout) kills that whole group, grandchildren included, and the worker's thread
-is free again at once. Dask workers are daemonic ``multiprocessing`` processes, which may not
-start ``multiprocessing`` children; a plain ``subprocess`` is allowed.
+would keep the worker's slot busy forever. So the task (:func:`run_task`) runs the job's body
+in a process of its own, which leads a process group of its own, and only waits for it.
+Stopping a run (:func:`cancel_on_worker`, called through ``Client.run``, or the run's own
+timeout) kills that whole group, grandchildren included, and the worker's thread is free
+again at once. Whatever the body left running in its group when it returns is killed with
+the group: a run's processes end with the run. Dask workers are daemonic ``multiprocessing``
+processes, which may not start ``multiprocessing`` children; plain subprocesses and forks
+are allowed.
 
-The guarantees match the process executor's: the child gets ``PR_SET_PDEATHSIG`` (Linux), and
-its group is registered with a :class:`~nbsched.executors.reaper.Reaper` of the worker, so
-nothing a run starts outlives the worker however it dies. Whatever the body left running in
-its group when it returns is killed with the group: a run's processes end with the run.
+**Function runs** are forked by the worker thread's warm process (:mod:`._dask_warm`): a
+Python started once per worker thread, on its first run, with this machinery imported, so a
+run costs a ``fork`` instead of an interpreter start (about 200 ms). Each run is still a fresh
+process -- nothing one run changes reaches the next -- with its output captured at the
+file-descriptor level (the last :data:`OUTPUT_LIMIT` bytes).
 
-Notebook runs (:func:`run_task` with ``notebook=True``) take the same road: the child runs
-:func:`nbsched.runner.run_notebook` (see :mod:`._dask_notebook`), whose kernel is then a
-grandchild of the worker with the same guarantees (PDEATHSIG on the child, the child's own
-reaper for what the kernel starts). A notebook run is stopped by closing the child's stdin,
-which it watches: it kills the kernel and saves the executed notebook with its mark, and
-only after :data:`NOTEBOOK_GRACE` is its group killed. (Not by a signal: a Python signal
-handler in the child, whose main thread runs nbclient's event loop, made the kernel's
-running cell end in a ``KeyboardInterrupt`` reply before it was killed, and the notebook
-then read "failed" instead of "cancelled".)
+**Notebook runs** (:func:`run_task` with ``notebook=True``) keep a child process started for
+the run (``python -m nbsched.executors._dask_remote RESULT --notebook``): the notebook's kernel
+start dwarfs an interpreter start. The child runs :func:`nbsched.runner.run_notebook` (see
+:mod:`._dask_notebook`), whose kernel is then a grandchild of the worker with the same
+guarantees (PDEATHSIG on the child, the child's own reaper for what the kernel starts). A
+notebook run is stopped by closing the child's stdin, which it watches: it kills the kernel
+and saves the executed notebook with its mark, and only after :data:`NOTEBOOK_GRACE` is its
+group killed. (Not by a signal: a Python signal handler in the child, whose main thread runs
+nbclient's event loop, made the kernel's running cell end in a ``KeyboardInterrupt`` reply
+before it was killed, and the notebook then read "failed" instead of "cancelled".)
 
-Run as a program (``python -m nbsched.executors._dask_remote RESULT [--notebook]``) this
-module is that child: it reads the pickled job from stdin, runs it, and writes how it ended
-to ``RESULT``.
+The guarantees match the process executor's: run processes (and warm processes) get
+``PR_SET_PDEATHSIG`` (Linux), and their groups are registered with a
+:class:`~nbsched.executors.reaper.Reaper` of the worker, so nothing a run starts outlives the
+worker however it dies.
 """
 
 from __future__ import annotations
@@ -41,10 +46,11 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
-from typing import Any
+from typing import IO, Any
 
-from .payload import unpack
+from . import _dask_warm
+from ._dask_warm import NotSent, WarmLost, WarmProcess, read_result, unnamed_file
+from ._worker import read_output
 from .reaper import Reaper
 
 __all__ = ["STARTED_TOPIC", "run_task", "cancel_on_worker"]
@@ -59,29 +65,113 @@ KILL_GRACE = 0.5
 #: long past its own timeout (which the child enforces, marking the notebook) it may take
 NOTEBOOK_GRACE = 5.0
 
+
+class _Active:
+    """A run in flight in this worker."""
+
+    __slots__ = ("pid", "stdin", "stopped", "done")
+
+    def __init__(self, pid: int | None = None, stdin: IO[bytes] | None = None) -> None:
+        #: its process (and group) id; ``None`` while a warm process is forking it
+        self.pid = pid
+        #: a notebook run's child's stdin (closing it stops the run)
+        self.stdin = stdin
+        #: the status it was stopped with (``"cancelled"``, ``"timed_out"``)
+        self.stopped: str | None = None
+        #: its process has ended: stop it no more (its group may be gone, and its number
+        #: someone else's)
+        self.done = False
+
+
 _lock = threading.Lock()
-_children: dict[str, subprocess.Popen[bytes]] = {}  # run id -> its child, in this worker
-_notebooks: set[str] = set()  # run ids of those children that run notebooks
-_stopped: dict[str, str] = {}  # run id -> the status it was stopped with
+_active: dict[str, _Active] = {}  # run id -> the run, in this worker
 _reaper: Reaper | None = None
 
 
 def run_task(
     payload: bytes, run_id: str, timeout: float | None, notebook: bool = False
 ) -> tuple[Any, ...]:
-    """Run one job in a child process; the Dask task of every run.
+    """Run one job in a process of its own; the Dask task of every run.
 
     :param notebook: ``payload`` is a notebook run's pickled settings (see
         :mod:`._dask_notebook`), not a function job
     :returns: ``(status, output, error, started_ts, finished_ts)``; ``status`` is a
         ``RunStatus`` value
     """
+    if notebook:
+        return _run_notebook(payload, run_id, timeout)
+    return _run_function(payload, run_id, timeout)
+
+
+def _run_function(payload: bytes, run_id: str, timeout: float | None) -> tuple[Any, ...]:
+    """A function run, forked by this thread's warm process (see :mod:`._dask_warm`)."""
+    reaper = _get_reaper()
+    active = _Active()
+    with _lock:
+        _active[run_id] = active
+    out_fd = unnamed_file(append=True)
+    result_fd = unnamed_file()
+    try:
+        try:
+            warm, pid = _fork_run(reaper, payload, out_fd, result_fd)
+        except (WarmLost, OSError) as exc:
+            error = f"Could not start the run's process on the Dask worker: {exc}"
+            return "crashed", read_output(out_fd), error, None, time.time()
+        reaper.add(pid)
+        with _lock:
+            active.pid = pid
+            stopped_early = active.stopped is not None
+        if stopped_early:  # a stop came while it was being forked
+            _signal_stop(active, pid)
+        _announce(run_id)
+        lost: str | None = None
+        try:
+            code = warm.wait(timeout)
+            if code is None:
+                _stop(run_id, "timed_out")  # the worker stops it even if the client is gone
+                code = warm.wait(None)
+        except WarmLost as exc:  # (the run died with it: PDEATHSIG)
+            _dask_warm.drop(warm)
+            _kill_group(pid, signal.SIGKILL)
+            code, lost = None, str(exc)
+        stopped = _finish(run_id)  # its group is dead
+        reaper.remove(pid)
+        output = read_output(out_fd)
+        result = read_result(result_fd)
+    finally:
+        _finish(run_id)
+        os.close(out_fd)
+        os.close(result_fd)
+    return _outcome(result, code, lost, output, stopped, timeout)
+
+
+def _fork_run(
+    reaper: Reaper, payload: bytes, out_fd: int, result_fd: int
+) -> tuple[WarmProcess, int]:
+    """Have this thread's warm process fork the run; a warm process found gone before it
+    got the run is replaced once (the run had not started)."""
+    for attempt in range(2):
+        warm = _dask_warm.for_this_thread(reaper)
+        try:
+            return warm, warm.start(payload, out_fd, result_fd)
+        except NotSent:
+            _dask_warm.drop(warm)
+            if attempt:
+                raise
+        except WarmLost:
+            _dask_warm.drop(warm)
+            raise
+    raise AssertionError("unreachable")
+
+
+def _run_notebook(payload: bytes, run_id: str, timeout: float | None) -> tuple[Any, ...]:
+    """A notebook run, in a child process started for it (see the module docstring)."""
     reaper = _get_reaper()
     fd, result_path = tempfile.mkstemp(prefix="nbsched-run-", suffix=".pickle")
     os.close(fd)
     try:
         child = subprocess.Popen(
-            [sys.executable, "-m", __name__, result_path, *(["--notebook"] if notebook else [])],
+            [sys.executable, "-m", __name__, result_path, "--notebook"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -90,43 +180,51 @@ def run_task(
             close_fds=True,
         )
         with _lock:
-            _children[run_id] = child
-            if notebook:
-                _notebooks.add(run_id)
+            _active[run_id] = _Active(child.pid, child.stdin)
         reaper.add(child.pid)
         _announce(run_id)
         chunks: list[bytes] = []
         reader = threading.Thread(target=_read, args=(child, chunks), daemon=True)
         reader.start()
         assert child.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            if notebook:  # stdin stays open: closing it stops the run (see _stop)
-                child.stdin.write(len(payload).to_bytes(8, "big") + payload)
-                child.stdin.flush()
-            else:
-                child.stdin.write(payload)
-                child.stdin.close()
-        try:  # (a notebook's child enforces the timeout itself, and marks the notebook)
-            child.wait(timeout + NOTEBOOK_GRACE if notebook and timeout else timeout)
+        with contextlib.suppress(BrokenPipeError):  # stdin stays open: closing it stops the run
+            child.stdin.write(len(payload).to_bytes(8, "big") + payload)
+            child.stdin.flush()
+        try:  # (the child enforces the timeout itself, and marks the notebook)
+            child.wait(timeout + NOTEBOOK_GRACE if timeout else None)
         except subprocess.TimeoutExpired:
             _stop(run_id, "timed_out")  # the worker stops it even if the client is gone
         child.wait()
+        stopped = _finish(run_id)
         with contextlib.suppress(OSError):
             child.stdin.close()
         _kill_group(child.pid, signal.SIGKILL)  # whatever the body left behind
         reaper.remove(child.pid)
         reader.join(1.0)
         output = _tail(b"".join(chunks))
-        with _lock:
-            _children.pop(run_id, None)
-            _notebooks.discard(run_id)
-            stopped = _stopped.pop(run_id, None)
-        return _outcome(child, result_path, output, stopped, timeout)
+        try:
+            with open(result_path, "rb") as f:
+                result = pickle.load(f)
+        except (OSError, EOFError, pickle.UnpicklingError):
+            result = None
+        return _outcome(result, child.returncode, None, output, stopped, timeout)
     finally:
+        _finish(run_id)
         # (and the result the child was writing when it was killed, if it was)
         for path in (result_path, result_path + ".tmp"):
             with contextlib.suppress(OSError):
                 os.unlink(path)
+
+
+def _finish(run_id: str) -> str | None:
+    """Forget a run whose process has ended (a stop now comes too late); the status it was
+    stopped with, if it was."""
+    with _lock:
+        active = _active.pop(run_id, None)
+        if active is None:
+            return None
+        active.done = True
+        return active.stopped
 
 
 def _announce(run_id: str) -> None:
@@ -144,37 +242,50 @@ def cancel_on_worker(run_id: str, status: str) -> bool:
 
 def _stop(run_id: str, status: str) -> bool:
     with _lock:
-        child = _children.get(run_id)
-        if child is None or child.poll() is not None:
+        active = _active.get(run_id)
+        if active is None or active.done:
             return False
-        _stopped[run_id] = status
-        notebook = run_id in _notebooks
-    if notebook:  # the child kills the kernel and saves the notebook, then exits
-        with contextlib.suppress(OSError, ValueError):
-            assert child.stdin is not None
-            child.stdin.close()
-    else:
-        _kill_group(child.pid, signal.SIGTERM)
-    grace = NOTEBOOK_GRACE if notebook else KILL_GRACE
-    timer = threading.Timer(grace, _kill_group, (child.pid, signal.SIGKILL))
-    timer.daemon = True
-    timer.start()
+        if active.stopped is None:
+            active.stopped = status
+        pid = active.pid
+    if pid is not None:  # (else it is being forked: _run_function stops it once it is)
+        _signal_stop(active, pid)
     return True
 
 
+def _signal_stop(active: _Active, pid: int) -> None:
+    """SIGTERM the run's group now (a notebook run: close its stdin), SIGKILL it later."""
+    if active.stdin is not None:  # the child kills the kernel and saves the notebook
+        with contextlib.suppress(OSError, ValueError):
+            active.stdin.close()
+        grace = NOTEBOOK_GRACE
+    else:
+        _kill_group(pid, signal.SIGTERM)
+        grace = KILL_GRACE
+    timer = threading.Timer(grace, _kill_unless_done, (active, pid))
+    timer.daemon = True
+    timer.start()
+
+
+def _kill_unless_done(active: _Active, pid: int) -> None:
+    with _lock:  # (a group that is done may be gone, and its number someone else's)
+        if not active.done:
+            _kill_group(pid, signal.SIGKILL)
+
+
 def _outcome(
-    child: subprocess.Popen[bytes],
-    result_path: str,
+    result: tuple[Any, ...] | None,
+    code: int | None,
+    lost: str | None,
     output: str,
     stopped: str | None,
     timeout: float | None,
 ) -> tuple[Any, ...]:
+    """``run_task``'s answer from what the run wrote (``(ok, started, finished, error)``,
+    ``None`` if nothing), its exit code, why its warm process was lost, and how it was
+    stopped."""
     now = time.time()
-    try:
-        with open(result_path, "rb") as f:
-            ok, started, finished, error = pickle.load(f)
-    except (OSError, EOFError, pickle.UnpicklingError):
-        ok, started, finished, error = None, None, now, None
+    ok, started, finished, error = result if result is not None else (None, None, now, None)
     if stopped is not None:
         why = (
             f"Stopped after its timeout of {timeout} s"
@@ -184,9 +295,13 @@ def _outcome(
         return stopped, output, why, started, now
     if isinstance(ok, str):  # a notebook run: its status as run_notebook gave it
         return ok, output, error, started, finished
-    if ok is None:  # the child died before it could say how the job ended
-        code = child.returncode
-        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    if ok is None:  # the process died before it could say how the job ended
+        if lost is not None:
+            how = f"died with the warm process that forked it ({lost})"
+        elif code is not None and code < 0:
+            how = f"was killed by signal {-code}"
+        else:
+            how = f"exited with code {code}"
         return "crashed", output, f"The run's process on the Dask worker {how}", started, now
     return ("succeeded" if ok else "failed"), output, error, started, finished
 
@@ -234,32 +349,14 @@ def _child_setup() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _main(result_path: str, notebook: bool) -> None:
-    """The child: run the job read from stdin and write ``(ok, started, finished, error)``
-    (``ok``: a status string for a notebook run)."""
+def _main(result_path: str) -> None:
+    """A notebook run's child: run the notebook read from stdin and write ``(status,
+    started, finished, error)`` to ``result_path``."""
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    started: float | None = None
-    if notebook:
-        from ._dask_notebook import run_in_child
+    from ._dask_notebook import run_in_child
 
-        result: tuple[Any, ...] = run_in_child(sys.stdin.buffer)
-        _write(result_path, result)
-        return
-    try:
-        func, args, kwargs = unpack(sys.stdin.buffer.read())
-        started = time.time()
-        func(*args, **kwargs)
-    except BaseException as exc:  # SystemExit and KeyboardInterrupt included: report them
-        tb = exc.__traceback__.tb_next if started is not None and exc.__traceback__ else None
-        error = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
-        result = (False, started, time.time(), error)
-    else:
-        result = (True, started, time.time(), None)
-    _write(result_path, result)
-
-
-def _write(result_path: str, result: tuple[Any, ...]) -> None:
+    result = run_in_child(sys.stdin.buffer)
     sys.stdout.flush()
     sys.stderr.flush()
     with open(result_path + ".tmp", "wb") as f:
@@ -268,4 +365,4 @@ def _write(result_path: str, result: tuple[Any, ...]) -> None:
 
 
 if __name__ == "__main__":
-    _main(sys.argv[1], "--notebook" in sys.argv[2:])
+    _main(sys.argv[1])

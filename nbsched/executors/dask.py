@@ -1,11 +1,13 @@
 """Run jobs on a Dask cluster: ``Scheduler(executors={"dask": DaskJobExecutor(address)})``.
 
 The scheduler keeps deciding *when* (its triggers, store, records); the cluster decides
-*where*. Each run is one Dask task, which runs the job as a child process of a worker
+*where*. Each run is one Dask task, which runs the job in a process of its own on a worker
 (:mod:`._dask_remote`), so runs on the cluster get what local process jobs get: output
 captured at the file-descriptor level into ``Run.output``, timeouts and ``cancel_run`` that
 really stop the run's whole process tree on the worker (the worker stays usable), and
-functions defined in a notebook travel by value (cloudpickle).
+functions defined in a notebook travel by value (cloudpickle). A function run's process is
+forked by a warm process that each worker thread keeps (:mod:`._dask_warm`): a run costs a
+``fork``, not a Python start, and still starts from a clean slate.
 
 Notebook jobs (a ``.ipynb`` target) run there too, through the same runner as the local
 notebook executor (:func:`nbsched.runner.run_notebook`, in a kernel the worker's child

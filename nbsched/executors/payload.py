@@ -1,5 +1,5 @@
 """A run as bytes for another process: what the process executor sends its workers and the
-Dask executor sends the child process of a worker.
+Dask executor sends the process that runs it on a worker.
 
 The job's callable travels by value with cloudpickle (functions, lambdas and classes defined
 in a notebook cell work), or by reference (``"module:function"``) when the scheduler did not

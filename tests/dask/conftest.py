@@ -1,8 +1,12 @@
 """One ``LocalCluster`` of two worker processes (one thread each) for the Dask tests, and a
-scheduler whose ``"dask"`` executor uses it."""
+scheduler whose ``"dask"`` executor uses it; a cluster of our own processes for the tests
+that kill its scheduler or worker."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,3 +42,38 @@ def sched(client: Any, tmp_path: Path) -> Iterator[Scheduler]:
         yield s
     finally:
         s.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[tuple[str, subprocess.Popen[bytes], subprocess.Popen[bytes]]]:
+    """A Dask scheduler and one worker (2 threads, no nanny) as processes of their own, so a
+    test can kill them."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    port = address.rsplit(":", 1)[1]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [
+            sys.executable, "-m", "distributed.cli.dask_scheduler",
+            "--host", "127.0.0.1", "--port", port, "--no-dashboard",
+        ],
+        **quiet,  # type: ignore[call-overload]
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable, "-m", "distributed.cli.dask_worker", address,
+            "--nthreads", "2", "--no-dashboard", "--no-nanny",
+        ],
+        **quiet,  # type: ignore[call-overload]
+    )
+    try:
+        yield address, scheduler, worker
+    finally:
+        for p in (worker, scheduler):
+            p.kill()
+            p.wait(10)

@@ -4,12 +4,9 @@ process of our own for the cluster-going-away path. Runs go through a real ``Sch
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ import pytest
 
 from nbsched import RunStatus, Scheduler
 from nbsched.executors.dask import DaskJobExecutor
+from tests.dask.conftest import free_port
 from tests.helpers.wait import wait_for
 
 distributed = pytest.importorskip("distributed")  # declared in the test extra: never skips
@@ -107,25 +105,6 @@ def test_cancel_run_stops_a_running_run(sched: Scheduler, tmp_path: Path) -> Non
     wait_for(lambda: not _alive(int(pidfile.read_text())), 5, "the run's process to go")
 
 
-def test_a_result_the_run_was_writing_when_it_died_is_removed(
-    sched: Scheduler, tmp_path: Path
-) -> None:
-    record = tmp_path / "result-path"
-
-    def dies_writing(record: str) -> None:
-        # the run's process, killed while it writes how the job ended (argv[1]: where)
-        partial = sys.argv[1] + ".tmp"
-        Path(partial).write_bytes(b"half a pickle")
-        Path(record).write_text(partial)
-        os._exit(9)
-
-    sched.add_job(dies_writing, "every 1h", name="dies", executor="dask", args=(str(record),))
-    run = sched.run_job("dies")
-    assert run.status is RunStatus.crashed
-    partial = Path(record.read_text())
-    assert partial.name.startswith("nbsched-run-") and not partial.exists()
-
-
 def test_a_job_that_cannot_be_pickled_is_refused_when_added(sched: Scheduler) -> None:
     lock = threading.Lock()
     with pytest.raises(Exception, match="cannot be sent to a Dask worker"):
@@ -136,52 +115,6 @@ def test_a_job_that_cannot_be_pickled_is_refused_when_added(sched: Scheduler) ->
 
 
 # -- the cluster going away ----------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[tuple[str, subprocess.Popen[bytes], subprocess.Popen[bytes]]]:
-    """A Dask scheduler and one worker as processes of their own, so a test can kill them."""
-    address = f"tcp://127.0.0.1:{_free_port()}"
-    port = address.rsplit(":", 1)[1]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    scheduler = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "distributed.cli.dask_scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            port,
-            "--no-dashboard",
-        ],
-        **quiet,  # type: ignore[call-overload]
-    )
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "distributed.cli.dask_worker",
-            address,
-            "--nthreads",
-            "2",
-            "--no-dashboard",
-            "--no-nanny",
-        ],
-        **quiet,  # type: ignore[call-overload]
-    )
-    try:
-        yield address, scheduler, worker
-    finally:
-        for p in (worker, scheduler):
-            p.kill()
-            p.wait(10)
 
 
 def test_losing_the_cluster_is_a_fault_not_a_zombie(
@@ -226,7 +159,7 @@ def test_losing_the_cluster_is_a_fault_not_a_zombie(
 
 
 def test_an_unreachable_address_is_retried_and_shown(tmp_path: Path) -> None:
-    executor = DaskJobExecutor(f"tcp://127.0.0.1:{_free_port()}")  # nothing listens there
+    executor = DaskJobExecutor(f"tcp://127.0.0.1:{free_port()}")  # nothing listens there
     s = Scheduler(timezone="UTC", executors={"dask": executor})
     s.start()
     try:
