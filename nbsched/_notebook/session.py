@@ -26,6 +26,8 @@ import asyncio
 import atexit
 import os
 import re
+import shutil
+import tempfile
 import threading
 import time
 import traceback
@@ -38,6 +40,7 @@ from jupyter_client.kernelspec import NoSuchKernel
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async
+from traitlets.config import Config
 
 from . import document as doc
 from .kernel import kill_group, pdeathsig_preexec, register, unregister
@@ -88,6 +91,7 @@ class NotebookSession:
         self.pgid: int | None = None
         self._client: NotebookClient | None = None
         self._task: asyncio.Future[Any] | None = None
+        self._sockets: str | None = None  # the folder of the kernel's Unix sockets
         self._ending: tuple[str, str] | None = None  # (status, reason) decided by us
         self._cancelled = False  # nbclient's task, once we decided
         self._begun = False  # start_at and on_start are behind us
@@ -165,6 +169,13 @@ class NotebookSession:
         preexec = pdeathsig_preexec()
         if preexec is not None:
             start_kwargs["preexec_fn"] = preexec
+        # The kernel talks to us over Unix sockets in a folder of this run's, not over
+        # unencrypted TCP ports any local user could reach (ipykernel warns about those on
+        # every start, into the scheduler's log).
+        self._sockets = tempfile.mkdtemp(prefix="nbsched-kernel-")
+        config = Config()
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = os.path.join(self._sockets, "k")
         client = self._client = NotebookClient(
             self.nb,
             kernel_name=self.kernel_name or "",
@@ -173,6 +184,7 @@ class NotebookSession:
             on_notebook_start=self._on_notebook_start,
             on_cell_execute=self._on_cell_execute,
             on_cell_executed=self._on_cell_executed,
+            config=config,
         )
         task = self._task = asyncio.ensure_future(client.async_execute(**start_kwargs))
         status, error = "succeeded", None
@@ -285,6 +297,9 @@ class NotebookSession:
         if pgid is not None:
             kill_group(pgid)  # what the kernel started and left behind
             unregister(pgid)
+        if self._sockets is not None:  # (a kernel killed leaves its socket files)
+            shutil.rmtree(self._sockets, ignore_errors=True)
+            self._sockets = None
 
     # ------------------------------------------------------------------ nbclient hooks
 

@@ -1,6 +1,7 @@
 """A program that runs a notebook job through a Scheduler and then ends as it is told
-(``test_lifecycle.py``): ``exit`` (a normal exit with the run in flight), or ``wait`` for the
-test's signal. Arguments: NOTEBOOK PIDFILE OUTPUT_DIR MODE."""
+(``test_lifecycle.py``): ``exit`` (a normal exit with the run in flight, once the test has
+seen the kernel and its child: it creates ``PIDFILE.go``), or ``wait`` for the test's signal.
+Arguments: NOTEBOOK PIDFILE OUTPUT_DIR MODE."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def main() -> None:
     while not os.path.exists(pidfile) and time.monotonic() < deadline:
         time.sleep(0.02)
     if mode == "exit":
+        while not os.path.exists(pidfile + ".go") and time.monotonic() < deadline:
+            time.sleep(0.02)
         sys.exit(0)  # no shutdown() call: the exit hooks must clean up
     threading.Event().wait()  # until the test's signal
 

@@ -38,6 +38,8 @@ def test_no_kernel_or_grandchild_outlives_the_program(nbs: Path, tmp_path: Path,
             proc.send_signal(signal.SIGKILL)
         elif end == "sigterm":
             proc.send_signal(signal.SIGTERM)
+        else:  # (only now: exiting at once, it could kill them before the lines above)
+            Path(f"{pidfile}.go").touch()
         proc.wait(30)
         wait_gone([kernel, child], 10)
     finally:

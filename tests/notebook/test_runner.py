@@ -69,6 +69,27 @@ def test_a_run_writes_its_notebook_and_reports_progress_and_output(
 
 
 @pytest.mark.slow
+def test_the_kernel_listens_on_unix_sockets_of_the_run_that_go_with_it(tmp_path: Path) -> None:
+    """Not on TCP ports any local user could reach (ipykernel says so on stderr at every
+    start); the socket files go when the run ends."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from ipykernel.kernelapp import IPKernelApp\n"
+        "app = IPKernelApp.instance()\n"
+        "print(app.transport, app.ip)"
+    )]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    path = tmp_path / "where.ipynb"
+    nbformat.write(nb, path)
+    result = run_notebook(path, output_path=tmp_path / "out.ipynb")
+    assert result.status == "succeeded", result.error
+    transport, ip = result.output.split()
+    assert transport == "ipc"
+    assert Path(ip).parent.name.startswith("nbsched-kernel-")
+    assert not Path(ip).parent.exists()
+
+
+@pytest.mark.slow
 def test_a_failed_run_saves_its_notebook_with_the_failing_cell_marked(
     nbs: Path, tmp_path: Path
 ) -> None:
