@@ -92,6 +92,13 @@ def beats_of(s: Scheduler) -> list[float]:
     return [now for who, now in store.beats if who == mine]
 
 
+def wait_running_record(store: SQLAlchemyJobStore, name: str) -> None:
+    wait_for(
+        lambda: any(r.status is RunStatus.running for r in store.get_runs(name)),
+        10, "the running record in the store",
+    )
+
+
 def knows(s: Scheduler, other: Scheduler) -> bool:
     return zlib.crc32(other._engine.loop.scheduler_id.encode()) in s._engine.loop._claims.peers  # type: ignore[union-attr]
 
@@ -119,10 +126,7 @@ def test_a_scheduler_with_a_run_in_flight_beats_and_loses_it_a_lease_after_it_st
     me = s._engine.loop.scheduler_id
     s.add_job(hold, "every 1d", name="daily")
     clock.advance(86_400)  # the job comes due and runs until RELEASE
-    wait_for(
-        lambda: any(r.status is RunStatus.running for r in store.get_runs("daily")),
-        10, "the running record in the store",
-    )
+    wait_running_record(store, "daily")
     # the row in the store covers the running run for one lease only
     assert store.alive_until(me) <= clock.time() + LEASE
     before = len(beats_of(s))
@@ -146,10 +150,7 @@ def test_a_run_started_by_hand_on_an_idle_scheduler_is_covered_by_a_busy_row(
     runner = threading.Thread(target=s.run_job, args=("daily",))  # (no claim: no wake beat)
     runner.start()
     try:
-        wait_for(
-            lambda: any(r.status is RunStatus.running for r in store.get_runs("daily")),
-            10, "the running record in the store",
-        )
+        wait_running_record(store, "daily")
         assert store.alive_until(s._engine.loop.scheduler_id) <= clock.time() + LEASE
     finally:
         RELEASE.set()

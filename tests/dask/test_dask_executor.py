@@ -10,23 +10,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from nbsched import RunStatus, Scheduler
 from nbsched.executors.dask import DaskJobExecutor
 from tests.dask.conftest import free_port
+from tests.helpers.processes import pid_alive
 from tests.helpers.wait import wait_for
 
 distributed = pytest.importorskip("distributed")  # declared in the test extra: never skips
 pytestmark = pytest.mark.slow
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _start_in_background(s: Scheduler, name: str) -> tuple[threading.Thread, list[Any]]:
@@ -78,7 +71,7 @@ def test_a_timeout_stops_the_run_on_the_worker_and_the_worker_stays_usable(
     assert run.status is RunStatus.timed_out
     assert run.output == "until the timeout\n"  # what it printed before it was stopped
     pids = [int(p) for p in pidfile.read_text().split()]
-    wait_for(lambda: not any(map(_alive, pids)), 5, "the run's process tree to be killed")
+    wait_for(lambda: not any(map(pid_alive, pids)), 5, "the run's process tree to be killed")
 
     for i in range(2):  # both workers (one thread each) still take work
         sched.add_job(lambda: print("after"), "every 1h", name=f"after{i}", executor="dask")
@@ -102,7 +95,7 @@ def test_cancel_run_stops_a_running_run(sched: Scheduler, tmp_path: Path) -> Non
     t.join(10)
     assert result and result[0].status is RunStatus.cancelled
     assert result[0].output == "until the cancel\n"  # what it printed before it was stopped
-    wait_for(lambda: not _alive(int(pidfile.read_text())), 5, "the run's process to go")
+    wait_for(lambda: not pid_alive(int(pidfile.read_text())), 5, "the run's process to go")
 
 
 def test_a_job_that_cannot_be_pickled_is_refused_when_added(sched: Scheduler) -> None:

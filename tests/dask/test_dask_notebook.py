@@ -14,8 +14,9 @@ import pytest
 
 from nbsched import Run, RunStatus, Scheduler
 from nbsched.errors import InvalidArgumentError
+from tests.helpers.processes import pid_alive
 from tests.helpers.wait import wait_for
-from tests.notebook.conftest import NOTEBOOKS, alive, pids_from, wait_gone
+from tests.notebook.conftest import NOTEBOOKS, pids_from, wait_gone
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +90,7 @@ def _start_sleeper(
     thread.start()
     wait_for(pidfile.exists, 60, "the notebook's kernel to start on a worker")
     pids = [int(p) for p in pidfile.read_text().split()]
-    assert pids and all(map(alive, pids))
+    assert pids and all(map(pid_alive, pids))
     return pids, thread, runs
 
 

@@ -20,16 +20,10 @@ import pytest
 
 from nbsched import RunStatus, Scheduler
 from nbsched.executors.dask import DaskJobExecutor
+from tests.helpers.processes import pid_alive
 from tests.helpers.wait import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _parent(pid: int) -> int:
@@ -119,8 +113,8 @@ def test_what_a_run_leaves_running_is_killed_when_it_ends(sched: Scheduler) -> N
     sched.add_job(leave_behind, "every 1h", name="leave", executor="dask")
     for _ in range(2):
         warm, *left = _reported(sched, "leave")
-        wait_for(lambda left=left: not any(map(_alive, left)), 5, "the leftovers to go")
-        assert _alive(warm)  # (not in the run's group)
+        wait_for(lambda left=left: not any(map(pid_alive, left)), 5, "the leftovers to go")
+        assert pid_alive(warm)  # (not in the run's group)
 
 
 def test_a_timed_out_run_is_killed_and_its_worker_keeps_its_warm_process(
@@ -135,8 +129,8 @@ def test_a_timed_out_run_is_killed_and_its_worker_keeps_its_warm_process(
     sched.add_job(hang, "every 1h", name="hang", executor="dask", timeout=1, args=(str(pidfile),))
     assert sched.run_job("hang").status is RunStatus.timed_out
     pid, warm = map(int, pidfile.read_text().split())
-    wait_for(lambda: not _alive(pid), 5, "the run's process to be killed")
-    assert _alive(warm)
+    wait_for(lambda: not pid_alive(pid), 5, "the run's process to be killed")
+    assert pid_alive(warm)
     worker = _parent(warm)
     _add_who(sched)
     for _ in range(4):  # every run of that worker is forked by the same warm process
@@ -165,7 +159,7 @@ def test_a_run_whose_process_dies_is_crashed_and_the_worker_goes_on(sched: Sched
         run = sched.run_job(name)
         assert run.status is RunStatus.crashed, (name, run.error)
         assert error in (run.error or ""), (name, run.error)
-    assert not _alive(int(run.output))
+    assert not pid_alive(int(run.output))
     _add_who(sched)
     for _ in range(3):  # a new warm process where one was killed
         _reported(sched, "who")
@@ -195,7 +189,7 @@ def test_nothing_outlives_a_worker_that_is_killed_during_a_run(
         pids = [int(p) for p in pidfile.read_text().split()]  # run, warm process, its child
         assert _parent(pids[1]) == worker.pid
         worker.kill()
-        wait_for(lambda: not any(map(_alive, pids)), 10, "the run's processes to die")
+        wait_for(lambda: not any(map(pid_alive, pids)), 10, "the run's processes to die")
     finally:
         s.shutdown()
 
@@ -270,4 +264,4 @@ def test_a_warm_process_ends_with_the_thread_that_started_it(here: Any) -> None:
     t.start()
     t.join(30)
     assert started
-    wait_for(lambda: not _alive(started[0]), 5, "the warm process to end with its thread")
+    wait_for(lambda: not pid_alive(started[0]), 5, "the warm process to end with its thread")

@@ -40,6 +40,14 @@ def alive(proc: psutil.Process) -> bool:
         return False
 
 
+def pid_alive(pid: int) -> bool:
+    """:func:`alive`, by pid (a pid that is gone: False)."""
+    try:
+        return alive(psutil.Process(pid))
+    except psutil.NoSuchProcess:
+        return False
+
+
 def marked(
     owner_pid: int, variables: Iterable[str] = (WORKER_ENV, REAPER_ENV)
 ) -> list[psutil.Process]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.helpers.processes import pid_alive
 from tests.helpers.wait import wait_for
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
@@ -23,17 +24,9 @@ def nbs(tmp_path: Path) -> Path:
     return folder
 
 
-def alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie has ended)."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def wait_gone(pids: list[int], timeout: float = 10.0) -> None:
     """Wait (bounded) until none of ``pids`` runs any more."""
-    wait_for(lambda: not any(alive(p) for p in pids), timeout, f"processes {pids} to end")
+    wait_for(lambda: not any(pid_alive(p) for p in pids), timeout, f"processes {pids} to end")
 
 
 def reapers() -> list[int]:
@@ -42,7 +35,7 @@ def reapers() -> list[int]:
     return [
         p.pid
         for p in psutil.process_iter(["environ"])
-        if (p.info.get("environ") or {}).get("NBSCHED_REAPER") == me and alive(p.pid)
+        if (p.info.get("environ") or {}).get("NBSCHED_REAPER") == me and pid_alive(p.pid)
     ]
 
 

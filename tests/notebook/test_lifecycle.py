@@ -12,9 +12,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.helpers.processes import pid_alive
 from tests.helpers.wait import wait_for
 
-from .conftest import alive, wait_gone
+from .conftest import wait_gone
 
 PROGRAM = Path(__file__).with_name("_program.py")
 
@@ -33,7 +34,7 @@ def test_no_kernel_or_grandchild_outlives_the_program(nbs: Path, tmp_path: Path,
         wait_for(pidfile.exists, 90, "the notebook to start its child")
         kernel, child = map(int, pidfile.read_text().split())
         assert "ipykernel" in " ".join(psutil.Process(kernel).cmdline())
-        assert psutil.Process(child).ppid() == kernel and alive(child)
+        assert psutil.Process(child).ppid() == kernel and pid_alive(child)
         if end == "sigkill":
             proc.send_signal(signal.SIGKILL)
         elif end == "sigterm":

@@ -3,9 +3,6 @@ description."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
 from typing import Any
 
 import pytest
@@ -14,6 +11,7 @@ from nbsched import Scheduler
 from nbsched.server.handlers import handlers
 
 from .conftest import until
+from .events import Stream, a_kernel_run_reaches
 
 pytestmark = pytest.mark.slow
 
@@ -29,41 +27,23 @@ def hello(db_url: str, server_app: Any) -> str:
     return "hello"
 
 
-def _events(chunks: list[bytes]) -> list[tuple[str, Any]]:
-    found = []
-    for block in b"".join(chunks).decode().split("\n\n"):
-        fields = dict(
-            line.split(": ", 1) for line in block.splitlines() if ": " in line and line[0] != ":"
-        )
-        if "event" in fields:
-            found.append((fields["event"], json.loads(fields.get("data", "null"))))
-    return found
-
-
 async def test_event_stream_sends_job_and_run_changes(jp_fetch, api, hello, server_app,
                                                        kernel_scheduler):
-    chunks: list[bytes] = []
-    fetch = asyncio.ensure_future(
-        jp_fetch("nbsched", "api", "events", streaming_callback=chunks.append, request_timeout=60)
-    )
-
-    async def seen(name: str, **data: Any) -> bool:
-        return any(e == name and all(d.get(k) == v for k, v in data.items())
-                   for e, d in _events(chunks))
-
+    stream = Stream(jp_fetch)
+    seen = stream.seen
     await until(lambda: seen("hello"), what="the stream to open")
     await api("PATCH", "jobs", "hello", body={"paused": True})
     await until(lambda: seen("job", job_name="hello", change="paused"), what="the pause event")
     await api("POST", "jobs", "boom", "run")
     await until(lambda: seen("run-finished", job_name="boom"), what="the run event")
-    finished = [d for e, d in _events(chunks) if e == "run-finished"][0]
+    finished = [d for e, d in stream.events() if e == "run-finished"][0]
     assert finished["run"]["status"] == "failed" and "boom on purpose" in finished["run"]["error"]
     # a kernel's change reaches the stream through the store
     kernel_scheduler.add_job("tests.server.jobfuncs:hello", "every 2h", name="kernel-job")
     await until(lambda: seen("jobs-changed"), what="the store change event")
 
     server_app.hub.close()  # server shutdown ends every stream
-    response = await fetch
+    response = await stream.fetch
     assert response.code == 200
     assert response.headers["Content-Type"] == "text/event-stream"
 
@@ -73,37 +53,16 @@ async def test_a_run_another_process_records_reaches_the_stream_promptly(
 ):
     """A kernel records its runs in the store only: the stream learns of them from the
     store's watch (no polling at the sidebar's 30 s), with the run as the sidebar shows it."""
-    from nbsched.jobs import CellTarget, Run, RunStatus
+    from nbsched.jobs import CellTarget
 
     kernel_scheduler.add_job(CellTarget("1 / 0"), "every 1h", name="kernel-cell")
-    chunks: list[bytes] = []
-    fetch = asyncio.ensure_future(
-        jp_fetch("nbsched", "api", "events", streaming_callback=chunks.append, request_timeout=60)
-    )
-
-    async def seen(name: str, **data: Any) -> bool:
-        return any(e == name and all(d.get(k) == v for k, v in data.items())
-                   for e, d in _events(chunks))
-
-    await until(lambda: seen("hello"), what="the stream to open")
-    now = time.time()
+    stream = Stream(jp_fetch)
+    await until(lambda: stream.seen("hello"), what="the stream to open")
     # another store object on the same file, as a kernel's scheduler writes its runs
-    kernel_scheduler.store.write_runs([Run(
-        id="kernel-1", job_name="kernel-cell", status=RunStatus.running, scheduled_ts=now,
-        started_ts=now, owner="work/a.ipynb",
-    )])
-    await until(lambda: seen("run-started", job_name="kernel-cell", run_id="kernel-1"),
-                timeout=5.0, what="the kernel's run to start on the stream")
-    kernel_scheduler.store.write_runs([Run(
-        id="kernel-1", job_name="kernel-cell", status=RunStatus.failed, scheduled_ts=now,
-        started_ts=now, finished_ts=now + 0.5, error="ZeroDivisionError", owner="work/a.ipynb",
-    )])
-    await until(lambda: seen("run-finished", job_name="kernel-cell"),
-                timeout=5.0, what="the kernel's run to finish on the stream")
-    finished = [d for e, d in _events(chunks) if e == "run-finished"][-1]
+    finished = await a_kernel_run_reaches(stream, kernel_scheduler.store, "kernel-cell")
     assert finished["run"]["id"] == "kernel-1" and finished["run"]["status"] == "failed"
     server_app.hub.close()
-    await fetch
+    await stream.fetch
 
 
 async def test_metrics(jp_fetch, api, hello):

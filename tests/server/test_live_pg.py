@@ -3,9 +3,7 @@ notifications, not through a look a second."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,11 +12,11 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from nbsched.jobs import CellTarget, Run, RunStatus
+from nbsched.jobs import CellTarget
 from tests.stores.conftest import DEFAULT_PG_URL
 
 from .conftest import until
-from .test_live import _events
+from .events import Stream, a_kernel_run_reaches
 
 pytestmark = [pytest.mark.slow, pytest.mark.external_service]
 
@@ -50,29 +48,9 @@ async def test_a_kernels_run_reaches_the_stream_without_polling(
     monkeypatch.setattr("nbsched.server.storelook.POLL_LOOK", 60.0)
     kernel_scheduler.add_job(CellTarget("1 / 0"), "every 1h", name="kernel-cell")
     server_app.scheduler.refresh_from_store()
-    chunks: list[bytes] = []
-    fetch = asyncio.ensure_future(
-        jp_fetch("nbsched", "api", "events", streaming_callback=chunks.append, request_timeout=60)
-    )
-
-    async def seen(name: str, **data: Any) -> bool:
-        return any(e == name and all(d.get(k) == v for k, v in data.items())
-                   for e, d in _events(chunks))
-
-    await until(lambda: seen("hello"), what="the stream to open")
-    now = time.time()
-    kernel_scheduler.store.write_runs([Run(
-        id="kernel-1", job_name="kernel-cell", status=RunStatus.running, scheduled_ts=now,
-        started_ts=now, owner="work/a.ipynb",
-    )])
-    await until(lambda: seen("run-started", job_name="kernel-cell", run_id="kernel-1"),
-                timeout=5.0, what="the kernel's run to start on the stream")
-    kernel_scheduler.store.write_runs([Run(
-        id="kernel-1", job_name="kernel-cell", status=RunStatus.failed, scheduled_ts=now,
-        started_ts=now, finished_ts=now + 0.5, error="ZeroDivisionError", owner="work/a.ipynb",
-    )])
-    await until(lambda: seen("run-finished", job_name="kernel-cell"),
-                timeout=5.0, what="the kernel's run to finish on the stream")
+    stream = Stream(jp_fetch)
+    await until(lambda: stream.seen("hello"), what="the stream to open")
+    await a_kernel_run_reaches(stream, kernel_scheduler.store, "kernel-cell")
     # (the server stops its scheduler after the schema is gone otherwise)
     await server_app.stop_extension()
-    await fetch
+    await stream.fetch
