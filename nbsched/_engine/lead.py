@@ -43,8 +43,8 @@ class Lead:
     """
 
     __slots__ = (
-        "base", "value", "per_fire", "window_end", "_wave_start", "_wave_fires", "_counted",
-        "_window",
+        "base", "value", "per_fire", "window_end", "_fires", "_enough", "_wave_start",
+        "_wave_fires", "_counted",
     )
 
     def __init__(self, base: float, *, claims: bool) -> None:
@@ -55,12 +55,12 @@ class Lead:
         # (first fire time, heap size, lead) of the last count: the loop asks before every
         # sleep, and the heap rarely changes in between
         self._counted: tuple[float, int, float] | None = None
-        # (end, fires at most in it) of the window the loop's sleep was worked out for, kept
-        # up to date by pushed(): fires added to it may call for a longer lead
-        self._window: tuple[float, int] | None = None
-        #: the end of that window (-inf: none): a fire time past it needs no pushed() call,
-        #: which the loop checks inline (it pushes every fire's next fire time)
+        #: the end of the window the loop's sleep was worked out for (-inf: none); fires
+        #: added to it may call for a longer lead (see pushed(); a fire time past it needs no
+        #: call, which the loop checks inline: it pushes every fire's next fire time)
         self.window_end = float("-inf")
+        self._fires = 0  # fires at most in that window, kept up to date by pushed()
+        self._enough = 0.0  # ... past this many, the loop is to work the lead out again
 
     def ahead(self, heap: list[tuple[float, str]]) -> float:
         """The lead for the heap's first fire time: long enough to dispatch every fire due
@@ -70,8 +70,7 @@ class Lead:
             return value
         first = heap[0][0]
         if len(heap) * self.per_fire * 2 <= value:
-            self._window = (first + value, len(heap))
-            self.window_end = first + value
+            self._watch(first + value, len(heap), value)
             return value  # even all of them would be dispatched in time
         counted = self._counted
         if counted is not None and counted[:2] == (first, len(heap)) and counted[2] >= value:
@@ -85,21 +84,21 @@ class Lead:
             value = min(LEAD_MAX, need)
         self.value = value
         self._counted = (first, len(heap), value)
-        self._window = (first + value, due)
-        self.window_end = first + value
+        self._watch(first + value, due, value)
         return value
 
-    def pushed(self, ts: float) -> bool:
-        """Fire time ``ts`` joined the heap: whether the loop should wake and work the lead
-        out again (enough fires joined the window of its last count to call for a quarter
-        more lead; so a burst of n fires added while the loop sleeps wakes it about
-        log(n) times, not n)."""
-        window = self._window
-        if window is None or ts > window[0]:
-            return False
-        fires = window[1] + 1
-        self._window = (window[0], fires)
-        return 2 * self.per_fire * fires > 1.25 * self.value and self.value < LEAD_MAX
+    def _watch(self, end: float, fires: int, value: float) -> None:
+        self.window_end, self._fires = end, fires
+        # a quarter more lead than this one is wanted past this many fires
+        self._enough = 1.25 * value / (2 * self.per_fire) if value < LEAD_MAX else float("inf")
+
+    def pushed(self) -> bool:
+        """A fire time within :attr:`window_end` joined the heap: whether the loop should
+        wake and work the lead out again (enough fires joined the window of its last count
+        to call for a quarter more lead; so a burst of n fires added while the loop sleeps
+        wakes it about log(n) times, not n)."""
+        self._fires += 1
+        return self._fires > self._enough
 
     def dispatched(self, now: float, fires: int) -> None:
         """A pass dispatched ``fires`` fires (at ``now``, its start): part of a wave."""

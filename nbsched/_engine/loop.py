@@ -517,7 +517,7 @@ class Loop:
         ahead = self._lead
         if (
             self._wake_at is None or ts < self._wake_at
-            or ts <= ahead.window_end and ahead.pushed(ts)
+            or ts <= ahead.window_end and ahead.pushed()
         ):
             self.cond.notify()
 
