@@ -86,7 +86,8 @@ class ThreadJobExecutor(Executor):
         self._n_abandoned = 0
         self._serial = 0
         self._inflight: dict[str, RunRequest] = {}  # started, not yet ended
-        self._captures: dict[str, _capture.Capture] = {}  # run id -> its body's capture
+        # run id -> its body's capture buffer (see capture.begin)
+        self._captures: dict[str, _capture.Capture | list[str]] = {}
         # The queue (see the module doc), all under _qlock:
         self._qlock = threading.Lock()
         self._has_work = threading.Condition(self._qlock)  # idle workers wait here
@@ -465,7 +466,7 @@ class ThreadJobExecutor(Executor):
         capture = self._captures.get(run_id)
         if capture is None or run_id not in self._inflight:  # (not running, or reported)
             return None
-        return capture.text()
+        return _capture.text_of(capture)
 
     def _finish(self, request: RunRequest, status: RunStatus, output: str, error: str) -> None:
         now = self._clock.time() if self._clock else 0.0

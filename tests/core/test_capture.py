@@ -50,11 +50,12 @@ def run_in_job(body: Callable[[], None]) -> tuple[str, capture.Capture]:
     result: list[tuple[str, capture.Capture]] = []
 
     def job() -> None:
-        cap = capture.begin()
+        capture.begin()
         try:
             body()
         finally:
-            result.append((capture.end(), cap))
+            cap = capture.buffer()  # (a Capture once the run shared it with a thread)
+            result.append((capture.end(), cap))  # type: ignore[arg-type]
 
     t = threading.Thread(target=job, name="job")
     t.start()
