@@ -36,8 +36,6 @@ worker however it dies.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import pickle
 import signal
@@ -50,6 +48,7 @@ from typing import IO, Any
 
 from . import _dask_warm
 from ._dask_warm import NotSent, WarmLost, WarmProcess, read_result, unnamed_file
+from ._pool import kill_group
 from ._worker import read_output
 from .reaper import Reaper
 
@@ -132,7 +131,7 @@ def _run_function(payload: bytes, run_id: str, timeout: float | None) -> tuple[A
                 code = warm.wait(None)
         except WarmLost as exc:  # (the run died with it: PDEATHSIG)
             _dask_warm.drop(warm)
-            _kill_group(pid, signal.SIGKILL)
+            kill_group(pid, signal.SIGKILL)
             code, lost = None, str(exc)
         stopped = _finish(run_id)  # its group is dead
         reaper.remove(pid)
@@ -176,7 +175,7 @@ def _run_notebook(payload: bytes, run_id: str, timeout: float | None) -> tuple[A
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: one killpg reaches the whole tree
-            preexec_fn=_child_setup,  # noqa: PLW1509 - only async-signal-safe calls in it
+            preexec_fn=_dask_warm.child_setup,  # noqa: PLW1509 - only async-signal-safe calls in it
             close_fds=True,
         )
         with _lock:
@@ -198,7 +197,7 @@ def _run_notebook(payload: bytes, run_id: str, timeout: float | None) -> tuple[A
         stopped = _finish(run_id)
         with contextlib.suppress(OSError):
             child.stdin.close()
-        _kill_group(child.pid, signal.SIGKILL)  # whatever the body left behind
+        kill_group(child.pid, signal.SIGKILL)  # whatever the body left behind
         reaper.remove(child.pid)
         reader.join(1.0)
         output = _tail(b"".join(chunks))
@@ -260,7 +259,7 @@ def _signal_stop(active: _Active, pid: int) -> None:
             active.stdin.close()
         grace = NOTEBOOK_GRACE
     else:
-        _kill_group(pid, signal.SIGTERM)
+        kill_group(pid, signal.SIGTERM)
         grace = KILL_GRACE
     timer = threading.Timer(grace, _kill_unless_done, (active, pid))
     timer.daemon = True
@@ -270,7 +269,7 @@ def _signal_stop(active: _Active, pid: int) -> None:
 def _kill_unless_done(active: _Active, pid: int) -> None:
     with _lock:  # (a group that is done may be gone, and its number someone else's)
         if not active.done:
-            _kill_group(pid, signal.SIGKILL)
+            kill_group(pid, signal.SIGKILL)
 
 
 def _outcome(
@@ -332,21 +331,6 @@ def _tail(data: bytes) -> str:
     omitted = len(data) - OUTPUT_LIMIT
     text = data[-OUTPUT_LIMIT:].decode("utf-8", "replace")
     return f"[... {omitted} bytes of output omitted ...]\n{text}"
-
-
-def _kill_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(OSError):
-        os.killpg(pgid, sig)
-
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-
-
-def _child_setup() -> None:
-    """In the child between fork and exec: die with the worker (Linux), ignore interrupts."""
-    if sys.platform == "linux":
-        _libc.prctl(1, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _main(result_path: str) -> None:

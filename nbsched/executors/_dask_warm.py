@@ -69,6 +69,7 @@ import traceback
 import weakref
 from typing import Any
 
+from ._pool import kill_group
 from .payload import unpack
 from .reaper import Reaper
 
@@ -104,7 +105,7 @@ class WarmProcess:
                 stdout=subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,  # out of the worker's group; its runs get their own
-                preexec_fn=_warm_setup,  # noqa: PLW1509 - only async-signal-safe calls in it
+                preexec_fn=child_setup,  # noqa: PLW1509 - only async-signal-safe calls in it
             )
         except BaseException:
             ours.close()
@@ -231,7 +232,7 @@ def read_result(fd: int) -> tuple[Any, ...] | None:
 
 def _discard(proc: subprocess.Popen[bytes], sock: socket.socket, reaper: Reaper) -> None:
     sock.close()  # (EOF: an idle warm process exits by itself)
-    _kill_group(proc.pid, signal.SIGKILL)  # before reaping: the zombie keeps the group id
+    kill_group(proc.pid, signal.SIGKILL)  # before reaping: the zombie keeps the group id
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(1.0)
     if proc.returncode is not None:
@@ -242,11 +243,6 @@ def _ended(code: int) -> str:
     return f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
 
 
-def _kill_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(OSError):
-        os.killpg(pgid, sig)
-
-
 _libc: Any = None
 if sys.platform == "linux":
     with contextlib.suppress(OSError):
@@ -254,9 +250,10 @@ if sys.platform == "linux":
 _PR_SET_PDEATHSIG = 1
 
 
-def _warm_setup() -> None:
-    """In the warm process between fork and exec: die with the worker thread that started
-    it (Linux), ignore interrupts (and so do its runs)."""
+def child_setup() -> None:
+    """In a child of the worker between fork and exec (a warm process, a notebook run's
+    child): die with the worker thread that started it (Linux), ignore interrupts (and so do
+    the runs a warm process forks)."""
     if _libc is not None:
         _libc.prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -294,7 +291,7 @@ def _serve(fd: int) -> tuple[int, bytes]:
             sock.sendall(_MSG.pack(b"E", code))
     except (OSError, EOFError):  # the worker is gone: so is the run
         if run:
-            _kill_group(run, signal.SIGKILL)
+            kill_group(run, signal.SIGKILL)
         os._exit(0)
 
 
@@ -313,7 +310,7 @@ def _reap(pid: int) -> int:
     """Wait for run process ``pid`` to end, kill what is left of its group, then reap it."""
     if hasattr(os, "waitid"):
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # ended, not reaped yet
-    _kill_group(pid, signal.SIGKILL)  # its leftovers: the group id is still the zombie's
+    kill_group(pid, signal.SIGKILL)  # its leftovers: the group id is still the zombie's
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
 
