@@ -141,12 +141,12 @@ class JobStore(ABC):
         transaction. Names that no longer exist are ignored."""
 
     def claim_fires(
-        self, claims: Sequence[tuple[str, float]], owner_id: str, now: float, lease: float
+        self, claims: Mapping[str, float], owner_id: str, now: float, lease: float
     ) -> dict[str, float | None]:
         """Claim fire times for the scheduler ``owner_id``, atomically, in one transaction:
         what lets several schedulers serve one store with each fire running once.
 
-        For each ``(job name, fire ts)``: the claim succeeds if the job is not paused, no
+        For each ``job name: fire ts`` of ``claims``: the claim succeeds if the job is not paused, no
         other scheduler's claim on it is live (``claimed_until > now``), and its stored
         next run time is ``ts`` -- or ``owner_id`` holds the live claim of an earlier fire
         itself (its next-run-time write is still on its way). A success stores the claim

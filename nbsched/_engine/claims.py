@@ -90,29 +90,25 @@ class FireClaims:
 
     def claim(
         self,
-        batch: dict[str, tuple[Entry, float]],
+        batch: dict[str, float],
         now: float,
+        entries: Mapping[str, Entry],
         heap: list[tuple[float, str]],
-    ) -> list[tuple[Entry, float]]:
-        """Claim the fires of ``batch`` in the store (one store call) and return those won.
-        Those lost follow the store: into ``heap`` at the time it shows, or tried again
-        later; a store fault puts them all back in ``heap`` before it propagates."""
-        wanted: Sequence[tuple[str, float]] = [(name, ts) for name, (_, ts) in batch.items()]
+    ) -> dict[str, float | None]:
+        """Claim the fires of ``batch`` (job name: fire time) in the store, in one store
+        call, and return those lost: the caller fires the others. Those lost follow the
+        store: into ``heap`` at the time it shows, or tried again later; a store fault puts
+        them all back in ``heap`` before it propagates."""
         try:
-            lost = self.store.claim_fires(wanted, self.scheduler_id, now, self.lease)
+            lost = self.store.claim_fires(batch, self.scheduler_id, now, self.lease)
         except BaseException:
-            for name, ts in wanted:  # not fired: they stay due, for the pass that retries
+            for name, ts in batch.items():  # not fired: they stay due, for the pass that retries
                 heapq.heappush(heap, (ts, name))
             raise
-        if not lost:
-            return list(batch.values())
-        won = []
         retry_at = now + self.retry
-        for name, (entry, ts) in batch.items():
-            if name not in lost:
-                won.append((entry, ts))
-                continue
-            stored = lost[name]
+        for name, stored in lost.items():
+            ts = batch[name]
+            entry = entries[name]
             if stored is None:
                 # paused, removed or finished by another scheduler: the store look that
                 # follows its change brings the rest
@@ -124,4 +120,4 @@ class FireClaims:
                 # any more (earlier): that one is due here, late, under the misfire policy
                 entry.next_ts = stored
                 heapq.heappush(heap, (stored, name))
-        return won
+        return lost

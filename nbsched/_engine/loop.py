@@ -135,8 +135,11 @@ class Loop:
         self._claims = None if claims is None else FireClaims(claims, self.scheduler_id, lease)
         self._run_serial = itertools.count(1)
         self._wake_at: float | None = None  # deadline the loop sleeps until
-        # requests the loop dispatched in this pass, handed to executors only at its end
-        self._outbox: list[tuple[Executor, RunRequest]] | None = None
+        # requests the loop dispatched in this pass, handed to executors only at its end:
+        # the requests and, at the same index, their executors (two lists, not a tuple per
+        # request: nothing per run for the collector to follow while a wave is handed over)
+        self._outbox: list[RunRequest] | None = None
+        self._outbox_to: list[Executor] = []
         self._lead = Lead(lead, claims=claims is not None)
         # Fires handed over early only if nothing stands in the way: a job still running at
         # its max_instances, or an executor that cannot wait, is decided at its fire time.
@@ -195,7 +198,8 @@ class Loop:
         clock = self.clock
         self._before_pass()
         events: list[Event] = []
-        outbox: list[tuple[Executor, RunRequest]] = []
+        outbox: list[RunRequest] = []
+        outbox_to: list[Executor] = []
         with self.cond:
             if self.stopping:
                 return
@@ -205,6 +209,7 @@ class Loop:
             # would take the GIL from the loop every 5 ms (sys.getswitchinterval()) and slow
             # the rest of a burst down; bodies then start late, the last ones most.
             self._outbox = outbox
+            self._outbox_to = outbox_to
             try:
                 dispatched = self._dispatch_due(now, events)
             finally:
@@ -217,7 +222,7 @@ class Loop:
                 self._wake_at = self._next_deadline()
                 clock.wait(self.cond, self._wake_at)
                 self._wake_at = None
-        for executor, request in outbox:
+        for executor, request in zip(outbox_to, outbox, strict=True):
             executor.submit(request)
         if expired:
             self._stop_later(expired)
@@ -276,7 +281,8 @@ class Loop:
             self._before_claim()  # (a store fault here leaves every fire where it was)
         count = 0
         # with claims, the due fires of this pass are claimed together before any is fired
-        batch: dict[str, tuple[Entry, float]] | None = None if claims is None else {}
+        # (name: fire time; nothing per fire that the collector would have to follow)
+        batch: dict[str, float] | None = None if claims is None else {}
         while heap and heap[0][0] <= limit and count < _CHUNK:
             due, name = heapq.heappop(heap)
             entry = entries.get(name)
@@ -297,13 +303,15 @@ class Loop:
                 pass  # another live scheduler is the first choice for this fire
             else:
                 count += 1
-                batch[name] = (entry, due)  # (a name pushed twice is claimed once)
+                batch[name] = due  # (a name pushed twice is claimed once)
         if self._lead_heap:
             count += self._dispatch_early(now, limit, events, batch)
         if batch:
             assert claims is not None
-            for entry, due in claims.claim(batch, now, heap):
-                self._fire(entry, due, now, events)
+            lost = claims.claim(batch, now, entries, heap)
+            for name, due in batch.items():
+                if name not in lost:
+                    self._fire(entries[name], due, now, events)
         retries = self._retries
         while retries and retries[0][0] <= now and count < _CHUNK:
             _, _, name, attempt, scheduled = heapq.heappop(retries)
@@ -321,7 +329,7 @@ class Loop:
         now: float,
         limit: float,
         events: list[Event],
-        batch: dict[str, tuple[Entry, float]] | None,
+        batch: dict[str, float] | None,
     ) -> int:
         """Hand over the runs of executors that want them long before their fire time
         (``Executor.lead``: a notebook kernel starts before it), when nothing stands in the
@@ -343,7 +351,7 @@ class Loop:
             if batch is None:
                 self._fire(entry, due, now, events)
             else:
-                batch[name] = (entry, due)
+                batch[name] = due
         return count
 
     def set_peers(self, peers: Sequence[str]) -> None:
@@ -431,7 +439,8 @@ class Loop:
                 self.cond.notify()  # the loop may sleep past the deadline
         self._writer.started(request)
         if self._outbox is not None:
-            self._outbox.append((entry.executor, request))
+            self._outbox.append(request)
+            self._outbox_to.append(entry.executor)
         else:
             entry.executor.submit(request)
         return run_id

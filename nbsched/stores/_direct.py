@@ -143,6 +143,11 @@ class Tx(Protocol):
         """Execute ``stmt``: (rowcount, the rows it returns)."""
         ...
 
+    def rows(self, stmt: JobStatement, params: Mapping[str, Any]) -> Iterable[Sequence[Any]]:
+        """Execute the query ``stmt`` and yield its rows one at a time (read them all before
+        the next statement)."""
+        ...
+
 
 class CoreTx:
     """A transaction on a SQLAlchemy connection."""
@@ -158,6 +163,9 @@ class CoreTx:
         result = self.conn.execute(stmt.core, params)
         rows = result.all() if result.returns_rows else ()
         return result.rowcount, rows
+
+    def rows(self, stmt: JobStatement, params: Mapping[str, Any]) -> Iterable[Sequence[Any]]:
+        return self.conn.execute(stmt.core, params)
 
     def run_many(self, stmt: JobStatement, params: Sequence[Mapping[str, Any]]) -> None:
         self.conn.execute(stmt.core, list(params))
@@ -181,6 +189,11 @@ class DirectTx:
         # fetchall() even for one row: sqlite3 finishes a RETURNING statement only when it
         # has been read to the end
         return cursor.rowcount, cursor.fetchall()
+
+    def rows(self, stmt: JobStatement, params: Mapping[str, Any]) -> Iterable[Sequence[Any]]:
+        direct = stmt.direct
+        assert direct is not None
+        return self.cursor.execute(direct.sql, direct.parameters(params))  # type: ignore[no-any-return]
 
     def run_many(self, stmt: JobStatement, params: Sequence[Mapping[str, Any]]) -> None:
         direct = stmt.direct

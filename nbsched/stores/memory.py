@@ -24,7 +24,7 @@ import dataclasses
 import heapq
 import threading
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
@@ -189,13 +189,13 @@ class MemoryJobStore(JobStore):
                 del self._claims[name]
 
     def claim_fires(
-        self, claims: Sequence[tuple[str, float]], owner_id: str, now: float, lease: float
+        self, claims: Mapping[str, float], owner_id: str, now: float, lease: float
     ) -> dict[str, float | None]:
         """The contract's claims (see ``JobStore.claim_fires``), under the store's lock."""
         lost: dict[str, float | None] = {}
         gone: set[str] = set()
         with self._lock:
-            for name, ts in dict(claims).items():
+            for name, ts in claims.items():
                 job = self._jobs.get(name)
                 if job is None:
                     lost[name] = None

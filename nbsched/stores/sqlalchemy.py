@@ -33,7 +33,7 @@ import contextlib
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -420,7 +420,7 @@ class SQLAlchemyJobStore(JobStore):
                 conn.execute(self._next_run_stmt, params)
 
     def claim_fires(
-        self, claims: Sequence[tuple[str, float]], owner_id: str, now: float, lease: float
+        self, claims: Mapping[str, float], owner_id: str, now: float, lease: float
     ) -> dict[str, float | None]:
         if not claims:
             return {}

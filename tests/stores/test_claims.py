@@ -24,14 +24,14 @@ LEASE = 30.0
 
 def test_the_first_claim_of_a_fire_wins_and_the_other_scheduler_is_told(store: JobStore) -> None:
     store.add_job(make_job("a"))
-    assert store.claim_fires([("a", FIRE)], "s1", NOW, LEASE) == {}
+    assert store.claim_fires({"a": FIRE}, "s1", NOW, LEASE) == {}
     # held by s1: s2 gets the fire itself back (try it again later), s1 nothing new
-    assert store.claim_fires([("a", FIRE)], "s2", NOW, LEASE) == {"a": FIRE}
+    assert store.claim_fires({"a": FIRE}, "s2", NOW, LEASE) == {"a": FIRE}
     # recorded: the next run time moves on and the claim is released
     store.set_next_run_times([("a", FIRE + 60)])
-    assert store.claim_fires([("a", FIRE)], "s2", NOW + 1, LEASE) == {"a": FIRE + 60}
-    assert store.claim_fires([("a", FIRE + 60)], "s2", NOW + 1, LEASE) == {}
-    assert store.claim_fires([("a", FIRE + 60)], "s1", NOW + 1, LEASE) == {"a": FIRE + 60}
+    assert store.claim_fires({"a": FIRE}, "s2", NOW + 1, LEASE) == {"a": FIRE + 60}
+    assert store.claim_fires({"a": FIRE + 60}, "s2", NOW + 1, LEASE) == {}
+    assert store.claim_fires({"a": FIRE + 60}, "s1", NOW + 1, LEASE) == {"a": FIRE + 60}
 
 
 def test_a_claim_loses_on_a_paused_removed_or_advanced_job(store: JobStore) -> None:
@@ -40,24 +40,24 @@ def test_a_claim_loses_on_a_paused_removed_or_advanced_job(store: JobStore) -> N
     store.add_job(make_job("later"))
     store.set_next_run_times([("later", FIRE + 60)])
     lost = store.claim_fires(
-        [("a", FIRE), ("p", FIRE), ("gone", FIRE), ("later", FIRE)], "s1", NOW, LEASE
+        {"a": FIRE, "p": FIRE, "gone": FIRE, "later": FIRE}, "s1", NOW, LEASE
     )
     assert lost == {"p": None, "gone": None, "later": FIRE + 60}
-    assert store.claim_fires([], "s1", NOW, LEASE) == {}
+    assert store.claim_fires({}, "s1", NOW, LEASE) == {}
 
 
 def test_the_holder_claims_its_next_fire_before_its_write_lands(store: JobStore) -> None:
     store.add_job(make_job("a"))
-    assert store.claim_fires([("a", FIRE)], "s1", NOW, LEASE) == {}
+    assert store.claim_fires({"a": FIRE}, "s1", NOW, LEASE) == {}
     # s1's next-run-time write is on its way: s1 may claim the next fire, s2 may not
-    assert store.claim_fires([("a", FIRE + 60)], "s2", NOW + 1, LEASE) == {"a": FIRE}
-    assert store.claim_fires([("a", FIRE + 60)], "s1", NOW + 1, LEASE) == {}
+    assert store.claim_fires({"a": FIRE + 60}, "s2", NOW + 1, LEASE) == {"a": FIRE}
+    assert store.claim_fires({"a": FIRE + 60}, "s1", NOW + 1, LEASE) == {}
     # the late write of FIRE + 60 keeps the claim of that very fire...
     store.set_next_run_times([("a", FIRE + 60)])
-    assert store.claim_fires([("a", FIRE + 60)], "s2", NOW + 2, LEASE) == {"a": FIRE + 60}
+    assert store.claim_fires({"a": FIRE + 60}, "s2", NOW + 2, LEASE) == {"a": FIRE + 60}
     # ... and the next one releases it
     store.set_next_run_times([("a", FIRE + 120)])
-    assert store.claim_fires([("a", FIRE + 120)], "s2", NOW + 3, LEASE) == {}
+    assert store.claim_fires({"a": FIRE + 120}, "s2", NOW + 3, LEASE) == {}
 
 
 def test_an_expired_claim_is_taken_over_and_its_holders_running_runs_crash(
@@ -65,16 +65,16 @@ def test_an_expired_claim_is_taken_over_and_its_holders_running_runs_crash(
 ) -> None:
     store.add_job(make_job("a"))
     store.add_job(make_job("b"))
-    assert store.claim_fires([("a", FIRE)], "dead", NOW, LEASE) == {}
+    assert store.claim_fires({"a": FIRE}, "dead", NOW, LEASE) == {}
     store.write_runs(
         [
             make_run("dead-1", "b", 0, status=RunStatus.running, finished_ts=None),
             make_run("live-1", "b", 1, status=RunStatus.running, finished_ts=None),
         ]
     )
-    assert store.claim_fires([("a", FIRE)], "s2", NOW + LEASE - 1, LEASE) == {"a": FIRE}
+    assert store.claim_fires({"a": FIRE}, "s2", NOW + LEASE - 1, LEASE) == {"a": FIRE}
     assert store.get_runs("b")[1].status is RunStatus.running  # not before the lease ends
-    assert store.claim_fires([("a", FIRE)], "s2", NOW + LEASE + 1, LEASE) == {}
+    assert store.claim_fires({"a": FIRE}, "s2", NOW + LEASE + 1, LEASE) == {}
     runs = {run.id: run for run in store.get_runs("b")}
     assert runs["dead-1"].status is RunStatus.crashed
     assert runs["dead-1"].finished_ts == NOW + LEASE + 1
@@ -97,10 +97,10 @@ def test_concurrent_claims_from_two_store_objects_have_one_winner_each(
     def claim(store: JobStore, me: str) -> None:
         start.wait()
         for i in range(0, len(names), 20):
-            chunk = [(n, FIRE) for n in names[i : i + 20]]
+            chunk = dict.fromkeys(names[i : i + 20], FIRE)
             lost = store.claim_fires(chunk, me, NOW, LEASE)
             with lock:
-                for name, _ in chunk:
+                for name in chunk:
                     if name not in lost:
                         wins[name].append(me)
 
@@ -115,7 +115,7 @@ def test_concurrent_claims_from_two_store_objects_have_one_winner_each(
     # SKIP LOCKED may make all of them lose a row another one was claiming: that fire is
     # tried again (the loser got the fire itself back), never run twice
     assert all(len(w) <= 1 for w in wins.values()), {n: w for n, w in wins.items() if len(w) > 1}
-    again = first.claim_fires([(n, FIRE) for n in names if not wins[n]], "late", NOW, LEASE)
+    again = first.claim_fires({n: FIRE for n in names if not wins[n]}, "late", NOW, LEASE)
     assert all(v == FIRE for v in again.values())
 
 
@@ -137,8 +137,8 @@ def test_tables_of_the_layout_before_claims_are_upgraded_when_opened(
         version = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version"))
         assert version.scalar() == SCHEMA_VERSION == 2
     assert [job.name for job in store.get_jobs()] == ["a"]
-    assert store.claim_fires([("a", FIRE)], "s1", NOW, LEASE) == {}  # old rows: unclaimed
-    assert store.claim_fires([("a", FIRE)], "s2", NOW, LEASE) == {"a": FIRE}
+    assert store.claim_fires({"a": FIRE}, "s1", NOW, LEASE) == {}  # old rows: unclaimed
+    assert store.claim_fires({"a": FIRE}, "s2", NOW, LEASE) == {"a": FIRE}
 
 
 def test_beats_tell_the_live_schedulers_and_crash_the_runs_of_those_gone(
@@ -182,7 +182,7 @@ def test_beats_tell_the_live_schedulers_and_crash_the_runs_of_those_gone(
 def test_a_scheduler_that_stops_releases_its_claims(store: JobStore) -> None:
     store.add_job(make_job("a"))
     store.add_job(make_job("b"))
-    assert store.claim_fires([("a", FIRE)], "s1", NOW, LEASE) == {}
-    assert store.claim_fires([("b", FIRE)], "s2", NOW, LEASE) == {}
+    assert store.claim_fires({"a": FIRE}, "s1", NOW, LEASE) == {}
+    assert store.claim_fires({"b": FIRE}, "s2", NOW, LEASE) == {}
     store.forget("s1")
-    assert store.claim_fires([("a", FIRE), ("b", FIRE)], "s3", NOW, LEASE) == {"b": FIRE}
+    assert store.claim_fires({"a": FIRE, "b": FIRE}, "s3", NOW, LEASE) == {"b": FIRE}

@@ -128,11 +128,12 @@ def test_the_compiled_statements_send_what_sqlalchemy_sends(store: SQLAlchemyJob
 
 
 def test_the_claim_statements_send_what_sqlalchemy_sends(store: SQLAlchemyJobStore) -> None:
-    """The fire claims (one JSON array of names, an executemany) take the direct path too."""
+    """The fire claims (JSON arrays of names, an executemany) take the direct path too."""
     store.add_job(make_job("a"))
     claims = store._sqlite_claims
     calls: list[tuple[Any, dict[str, Any] | None]] = [
         (claims.rows, {"c_names": '["a", "b"]'}),
+        (claims.claim_stored, {"c_won": '["a"]', "c_owner": "s1", "c_until": 2.5}),
         (claims.claim, {"c_name": "a", "c_owner": "s1", "c_until": 2.5, "c_fire": 1.5}),
         (claims.crash, {"c_low": "s1-", "c_high": "s1.", "c_now": 3.0}),
     ]
