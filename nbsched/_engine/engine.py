@@ -200,8 +200,11 @@ class Engine:
         self.sync.wake()
 
     def _busy(self) -> bool:
-        """Runs are waiting for a worker (the writer lets them go first)."""
-        return any(executor.backlog() for executor in list(self._executors.values()))
+        """Runs are waiting for a worker, or fires to be dispatched (the writer lets them go
+        first)."""
+        return self.loop.more_due or any(
+            executor.backlog() for executor in list(self._executors.values())
+        )
 
     def _take_next_run_times(self) -> dict[str, float | None]:
         return self.loop.take_next_run_times()

@@ -146,6 +146,10 @@ class Loop:
         # Those wait here, out of the heap: (ts, name).
         self.held: list[tuple[float, str]] = []
         self._early_until = 0.0  # the latest fire time handed over early
+        #: the last pass stopped at its chunk's end: more fires are due at once (the run
+        #: writer waits for them, as for the executors' backlog: with claims, each pass is a
+        #: store transaction, and one behind a large batch of run records waits for it)
+        self.more_due = False
         self.stopping = False
         self.thread: threading.Thread | None = None
 
@@ -214,6 +218,7 @@ class Loop:
                 dispatched = self._dispatch_due(now, events)
             finally:
                 self._outbox = None
+            self.more_due = dispatched >= _CHUNK
             expired = self._expired_timeouts(now)
             if dispatched:
                 self._lead.dispatched(now, dispatched)

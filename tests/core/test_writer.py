@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from nbsched import DateTrigger, Scheduler
+from nbsched._engine import loop as _loop
 from nbsched._engine import writer as _writer
 from nbsched._engine.writer import RunWriter
+from nbsched.abc import RunRequest
 from nbsched.jobs import Run, RunStatus
 from nbsched.stores.memory import MemoryJobStore
+from nbsched.testing import FakeClock
 from tests.helpers.wait import wait_for
 
 
@@ -55,3 +61,30 @@ def test_a_flush_does_not_wait_for_the_backlog() -> None:
     writer.finished(finished("r1"))
     assert writer.flush(timeout=5)  # get_runs() must see everything at once
     assert [r.id for r in store.get_runs()] == ["r1"]
+
+
+def test_a_batch_waits_while_the_loop_has_more_fires_due_at_once(
+    sched: Scheduler, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wave larger than a pass's chunk takes several passes; the writer counts the fires
+    still due as busy (with claims, each pass is a store transaction that a large batch of
+    records would hold up)."""
+    monkeypatch.setattr(_loop, "_CHUNK", 10)
+    engine = sched._engine
+    executor = engine.executor("thread")
+    seen: list[tuple[bool, bool]] = []  # (more due, the writer's busy()) at each hand-over
+    submit = executor.submit
+
+    def watched(request: RunRequest) -> None:
+        seen.append((engine.loop.more_due, engine._busy()))
+        submit(request)
+
+    monkeypatch.setattr(executor, "submit", watched)
+    when = datetime.fromtimestamp(clock.time() + 60, UTC)
+    for i in range(25):
+        sched.add_job(print, DateTrigger(when), name=f"d{i}")
+    clock.advance(60)
+    wait_for(lambda: len(seen) == 25, 10, "the wave handed over")
+    assert [more for more, _ in seen] == [True] * 20 + [False] * 5  # passes of 10, 10, 5
+    assert all(busy for more, busy in seen if more)
+    wait_for(lambda: not engine._busy(), 10, "the wave done")
