@@ -40,6 +40,13 @@ TargetKind = Literal["callable", "cell", "notebook"]
 MAX_NAME_LENGTH = 200
 
 
+# (written once: every add_job checks a name)
+_NAME_RULE = (
+    f"a job name is 1 to {MAX_NAME_LENGTH} printable characters, without spaces at "
+    "either end, not starting with '-'"
+)
+
+
 def check_name(name: object) -> str:
     """The one rule for job names, wherever a name comes from (the API, ``--name``, the
     command line, REST): a string of 1 to 200 printable characters, without spaces at either
@@ -49,15 +56,13 @@ def check_name(name: object) -> str:
     :returns: ``name``
     :raises InvalidArgumentError: a name that breaks the rule, with the rule in the message
     """
-    rule = (
-        f"a job name is 1 to {MAX_NAME_LENGTH} printable characters, without spaces at "
-        "either end, not starting with '-'"
-    )
+    rule = _NAME_RULE
     if not isinstance(name, str):
         raise InvalidArgumentError(f"Job name {name!r} is not a string; {rule}")
-    if not name.strip():
+    stripped = name.strip()
+    if not stripped:
         raise InvalidArgumentError(f"Job name {name!r} is empty; {rule}")
-    if name != name.strip():
+    if name != stripped:
         raise InvalidArgumentError(f"Job name {name!r} has spaces at an end; {rule}")
     if name.startswith("-"):
         raise InvalidArgumentError(f"Job name {name!r} starts with '-'; {rule}")

@@ -8,6 +8,7 @@ for how they fit together.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -241,7 +242,7 @@ class Scheduler:
             executor = "notebook"
         if name is None:
             name = default_job_name(kind, ref, owner=self.owner)
-        _check_name(name)
+        check_name(name)  # the one rule for job names (nbsched.jobs)
         executor_obj = engine.executor(executor)
         trig = self._trigger(trigger)
         anchor = datetime.fromtimestamp(self._clock.time(), self._tz)
@@ -506,10 +507,6 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _check_name(name: object) -> None:
-    check_name(name)  # the one rule for job names (nbsched.jobs)
-
-
 def _check_options(
     timeout: float | str | None,
     max_instances: int,
@@ -530,6 +527,12 @@ def _check_options(
 
 
 def _duration(value: float | str, what: str) -> float:
+    # Plain seconds in range (the defaults, and most calls) are what parse_duration returns
+    # for them; anything else, bad values included, goes through it for its checks and errors.
+    if type(value) is float or type(value) is int:
+        seconds = float(value)
+        if 0 <= seconds < math.inf:
+            return seconds
     try:
         return parse_duration(value)
     except NbschedError as exc:  # the same error, saying which argument it was about

@@ -296,7 +296,9 @@ class Engine:
                 # may have left another one for the writer: that one is overwritten.)
                 loop.schedule(entry, first, write=old is not None)
         event = JobUpdated if old is not None else JobAdded
-        self.listeners.emit(event(timestamp=self.clock.time(), job_name=job.name, job=job))
+        listeners = self.listeners
+        if listeners.callbacks(event):  # (none: no event to build, on every add of a burst)
+            listeners.emit(event(timestamp=self.clock.time(), job_name=job.name, job=job))
 
     def pause(self, name: str) -> Job:
         loop = self.loop

@@ -96,7 +96,8 @@ class Lead:
         """A fire time within :attr:`window_end` joined the heap: whether the loop should
         wake and work the lead out again (enough fires joined the window of its last count
         to call for a quarter more lead; so a burst of n fires added while the loop sleeps
-        wakes it about log(n) times, not n)."""
+        wakes it about log(n) times, not n; and not at all if the loop wakes LEAD_MAX before
+        them anyway, as it does for a fire time far off)."""
         self._fires += 1
         return self._fires > self._enough
 

@@ -40,7 +40,7 @@ from ..events import Event, RunFinished
 from ..jobs import Run, RunStatus
 from .claims import FireClaims
 from .entry import Entry, Waiter
-from .lead import DEFAULT_LEAD, Lead
+from .lead import DEFAULT_LEAD, LEAD_MAX, Lead
 from .listeners import Faults, Listeners
 from .runs import RETRYABLE, InFlight
 from .writer import RunWriter
@@ -52,6 +52,11 @@ log = logging.getLogger("nbsched")
 #: most due fires dispatched per pass while holding the lock
 _CHUNK = 4096
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
+#: a sleep until a fire time further off than this (seconds) ends LEAD_MAX before it, where
+#: the lead is worked out again with the fires that joined meanwhile: so the jobs of a burst
+#: of add_job for a later time never wake the loop as they come (see push). At most one pass
+#: more per long sleep.
+_FAR = 10.0
 #: runs of one job abandoned by their executor (timed out or cancelled, body still running in
 #: a thread that cannot be stopped) after which the job is paused instead of fired again
 MAX_ABANDONED = 3
@@ -246,7 +251,12 @@ class Loop:
     def _next_deadline(self) -> float | None:
         times = []
         if self._heap:
-            times.append(self._heap[0][0] - self._lead.ahead(self._heap))
+            first = self._heap[0][0]
+            lead = self._lead.ahead(self._heap)
+            wake = first - lead
+            if lead and wake - self.clock.time() > _FAR:
+                wake = first - LEAD_MAX
+            times.append(wake)
         if self.held:
             times.append(min(ts for ts, _ in self.held))
         if self._lead_heap:
@@ -529,9 +539,11 @@ class Loop:
             heapq.heappush(self._lead_heap, (ts - lead, ts, entry.job.name))
             ts -= lead
         ahead = self._lead
+        wake_at = self._wake_at
         if (
-            self._wake_at is None or ts < self._wake_at
-            or ts <= ahead.window_end and ahead.pushed()
+            wake_at is None or ts < wake_at
+            # (a loop that wakes LEAD_MAX before ts anyway works the lead out then)
+            or ts <= ahead.window_end and ahead.pushed() and wake_at > ts - LEAD_MAX
         ):
             self.cond.notify()
 

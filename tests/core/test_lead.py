@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from nbsched import DateTrigger, InvalidArgumentError, RunStatus, Scheduler
-from nbsched._engine.lead import GUESS_PER_CLAIMED_FIRE, LEAD_MAX, Lead
+from nbsched._engine.lead import GUESS_PER_CLAIMED_FIRE, GUESS_PER_FIRE, LEAD_MAX, Lead
 from nbsched.abc import Clock, Executor, FinishCallback, RunRequest, StartCallback
 from nbsched.events import JobAdded, RunFinished, RunStarted
 from nbsched.executors.thread import ThreadJobExecutor
@@ -324,3 +324,29 @@ def test_a_first_burst_of_claimed_fires_is_handed_over_before_its_fire_time(
         assert {r.started_ts for r in s.get_runs(limit=3_000)} == {t0 + 3600}
     finally:
         s.shutdown()
+
+
+def test_jobs_added_for_a_later_time_do_not_wake_the_loop(sched: Scheduler, clock: FakeClock) -> None:
+    """A loop asleep until a fire time far off wakes LEAD_MAX before it and works the lead
+    out then: a burst of add_job for that time (more fires than the lead it slept with can
+    dispatch) does not wake it as the jobs come, and the lead is still long enough."""
+    loop = sched._engine.loop
+    when = clock.time() + 3600
+    sched.add_job(noop, DateTrigger(datetime.fromtimestamp(when, UTC)), name="first")
+    wait_for(lambda: loop._wake_at == when - LEAD_MAX, 10, "the loop to sleep until then")
+    wakes: list[int] = []
+    notify = loop.cond.notify
+    loop.cond.notify = lambda n=1: (wakes.append(n), notify(n))[1]  # type: ignore[method-assign]
+    n = 8_000  # 2 x 8,000 x 10 us: 0.16 s of lead, more than the base 0.1 s
+    for i in range(n - 1):
+        sched.add_job(noop, DateTrigger(datetime.fromtimestamp(when, UTC)), name=f"d{i}")
+    assert wakes == []
+    clock.advance(3600 - LEAD_MAX)
+    wanted = 2 * n * GUESS_PER_FIRE
+
+    def sleeps_with_the_lead() -> bool:
+        wake_at = loop._wake_at
+        return wake_at is not None and abs(wake_at - (when - wanted)) < 1e-6
+
+    wait_for(sleeps_with_the_lead, 10, "the loop to work the lead out")
+    assert loop.lead == pytest.approx(wanted)
