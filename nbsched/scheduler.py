@@ -8,7 +8,6 @@ for how they fit together.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -527,12 +526,6 @@ def _check_options(
 
 
 def _duration(value: float | str, what: str) -> float:
-    # Plain seconds in range (the defaults, and most calls) are what parse_duration returns
-    # for them; anything else, bad values included, goes through it for its checks and errors.
-    if type(value) is float or type(value) is int:
-        seconds = float(value)
-        if 0 <= seconds < math.inf:
-            return seconds
     try:
         return parse_duration(value)
     except NbschedError as exc:  # the same error, saying which argument it was about

@@ -74,6 +74,10 @@ def parse_duration(text: str | float | timedelta) -> float:
     :raises TriggerParseError: text that is not a duration, or a negative one
     :raises InvalidArgumentError: a negative, infinite or NaN number, or another type
     """
+    if type(text) is float or type(text) is int:  # (first: every add_job has a few)
+        plain = float(text)
+        if 0 <= plain < math.inf:
+            return plain
     if isinstance(text, str):
         if not text.strip():
             raise TriggerParseError(f"Empty duration; use seconds (30) or {_EXAMPLES}")
