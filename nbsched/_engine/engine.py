@@ -344,6 +344,7 @@ class Engine:
         with loop.cond:
             loop.entries.pop(name, None)
             loop.unbound.discard(name)
+            loop.abandoning.discard(name)
             loop.nrt_dirty.pop(name, None)
             self._stalled.pop(name, None)
         self.listeners.emit(JobRemoved(timestamp=self.clock.time(), job_name=name))

@@ -16,7 +16,7 @@ __all__ = ["Entry", "Waiter"]
 class Entry:
     """Scheduling state of one job (guarded by the loop's ``cond``)."""
 
-    __slots__ = ("job", "func", "next_ts", "running", "executor", "early_until", "abandoning")
+    __slots__ = ("job", "func", "next_ts", "running", "executor", "early_until")
 
     def __init__(self, job: Job, func: Callable[..., Any] | None, executor: Executor) -> None:
         self.job = job
@@ -27,9 +27,6 @@ class Entry:
         #: the fire time of a run handed over early; the store keeps it as the job's next
         #: run time until then (see ``Loop.take_next_run_times``)
         self.early_until = 0.0
-        #: a run of this job was stopped (timeout, cancel): its executor may have abandoned
-        #: it still running, so fires ask it how many are left (``loop.MAX_ABANDONED``)
-        self.abandoning = False
 
 
 class Waiter:

@@ -155,6 +155,10 @@ class Loop:
         #: writer waits for them, as for the executors' backlog: with claims, each pass is a
         #: store transaction, and one behind a large batch of run records waits for it)
         self.more_due = False
+        #: jobs with a run stopped (timeout, cancel) that its executor may have abandoned
+        #: still running: their fires ask it how many are left (:data:`MAX_ABANDONED`). A
+        #: set here, not a flag on every job's Entry: rarely anything in it
+        self.abandoning: set[str] = set()
         self.stopping = False
         self.thread: threading.Thread | None = None
 
@@ -334,7 +338,9 @@ class Loop:
             if entry is None or entry.job.paused or entry.func is None:
                 continue
             count += 1
-            if entry.abandoning and self._too_many_abandoned(entry, now, events):
+            if self.abandoning and name in self.abandoning and self._too_many_abandoned(
+                entry, now, events
+            ):
                 continue
             self.start_run(entry, scheduled, attempt, now)
         return count
@@ -410,7 +416,10 @@ class Loop:
                 f"Skipped: {entry.running} run(s) still in flight (max_instances="
                 f"{options.max_instances})",
             )
-        elif entry.abandoning and self._too_many_abandoned(entry, now, events):
+        elif (
+            self.abandoning and job.name in self.abandoning
+            and self._too_many_abandoned(entry, now, events)
+        ):
             pass
         else:
             self.start_run(entry, ts, 0, now)
@@ -420,7 +429,7 @@ class Loop:
         running; if so the engine stops the job. Each such run holds a thread for good."""
         left = entry.executor.abandoned(entry.job.name)
         if left == 0:
-            entry.abandoning = False
+            self.abandoning.discard(entry.job.name)
         if left < MAX_ABANDONED:
             return False
         self._on_abandoned(entry, now, events)
@@ -518,7 +527,7 @@ class Loop:
         entry = self.inflight.get(run_id)
         if entry is None:
             return False
-        entry.abandoning = True  # (its body may go on in a thread: count those at fires)
+        self.abandoning.add(entry.job.name)  # (its body may go on in a thread: see above)
         return entry.executor.cancel(run_id, status)
 
     def schedule(self, entry: Entry, ts: float | None, *, write: bool = True) -> None:

@@ -333,6 +333,7 @@ class StoreSync:
             for name in [n for n in entries if n not in jobs]:
                 entries.pop(name)
                 loop.unbound.discard(name)
+                loop.abandoning.discard(name)
                 events.append(JobRemoved(timestamp=now, job_name=name))
             for name, job in jobs.items():
                 entry = entries.get(name)

@@ -58,7 +58,15 @@ class IntervalTrigger(Trigger):
     type_name = "interval"
     # Floats only (POSIX seconds): one trigger per job, and 10k jobs should not each carry a
     # timedelta and two datetimes. The datetime API rebuilds them exactly (microsecond grid).
-    __slots__ = ("_iv", "_start_ts", "_end_ts", "_provisional")
+    __slots__ = ("_iv", "_start_ts", "_end_ts")
+    # Provisional (no start given, not anchored yet) is a class of its own rather than one
+    # more slot on every trigger: anchored triggers are the ones kept per job.
+    _provisional: bool = False
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> IntervalTrigger:
+        # (without arguments: unpickling, which brings back the class it was)
+        made_now = bool(args or kwargs) and kwargs.get("start") is None
+        return object.__new__(_ProvisionalInterval if made_now else cls)
 
     def __init__(
         self,
@@ -93,7 +101,6 @@ class IntervalTrigger(Trigger):
             )
         self._iv = delta.total_seconds()
         self._end_ts = None if end_dt is None else end_dt.timestamp()
-        self._provisional = start_dt is None
         self._start_ts = (
             _clamp(now_ts(), self._end_ts) if start_dt is None else start_dt.timestamp()
         )
@@ -104,9 +111,8 @@ class IntervalTrigger(Trigger):
     ) -> IntervalTrigger:
         """An instance from checked values, without the constructor's conversions (one per
         job: adding or loading 10k jobs builds 10k of these)."""
-        trigger = object.__new__(cls)
+        trigger = object.__new__(_ProvisionalInterval if provisional else cls)
         trigger._iv, trigger._start_ts, trigger._end_ts = iv, start_ts, end_ts
-        trigger._provisional = provisional
         return trigger
 
     # -- values -----------------------------------------------------------------------------
@@ -262,6 +268,13 @@ class IntervalTrigger(Trigger):
         if provisional and not trigger._provisional:
             trigger = cls._make(trigger._iv, trigger._start_ts, trigger._end_ts, True)
         return trigger
+
+
+class _ProvisionalInterval(IntervalTrigger):
+    """An :class:`IntervalTrigger` made without a start (see :attr:`provisional`)."""
+
+    __slots__ = ()
+    _provisional = True
 
 
 def _utc(ts: float | None) -> datetime | None:
