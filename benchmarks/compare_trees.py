@@ -6,10 +6,15 @@ arguments and metrics) with ``--lib nbsched`` for both commits, each exported wi
 ``git archive`` into a temporary folder and run with that tree's own benchmark script and
 package (``PYTHONPATH``), one after the other, alternating which goes first from one
 repetition to the next. A side's figure is its median; the table shows both, how many times
-better the second is (> 1: better, whichever direction the metric goes) and marks a row
-``worse`` when the second's median is worse than every sample of the first.
+better the second is (> 1: better, whichever direction the metric goes), and *p*: the chance
+that samples of one and the same tree would put the second this far behind, or further
+(exact one-sided Mann-Whitney test over every split of the pooled samples). A row is marked
+``worse`` when p < 0.05. (A rule such as "the second's median is worse than every sample of
+the first" marks a row of two identical trees worse once in five with three samples a side:
+on a busy two-core machine many rows swing by a third from run to run.) Four or more
+samples a side are needed for p < 0.05; the default is five.
 
-Usage (from the repository root; about 12 minutes for the full battery with 3 repetitions)::
+Usage (from the repository root; about 25 minutes for the full battery with 5 repetitions)::
 
     .venv/bin/python benchmarks/compare_trees.py 2cf8ded HEAD
     .venv/bin/python benchmarks/compare_trees.py 2cf8ded HEAD --quick --only burst
@@ -18,6 +23,7 @@ Usage (from the repository root; about 12 minutes for the full battery with 3 re
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -74,22 +80,54 @@ def run_in(tree: str, m: run_all.Measurement, quick: bool) -> dict[str, Any]:
     return result
 
 
+#: a row is marked worse below this p
+ALPHA = 0.05
+
+
+def p_behind(first: list[float], second: list[float], higher_is_better: bool) -> float:
+    """One-sided exact Mann-Whitney: of every way to split the pooled samples into groups
+    of the two sizes, the share in which the second group is as far behind as observed, or
+    further (ties count a half). 1.0 when the samples cannot tell (all equal)."""
+
+    def behind(a: list[float], b: list[float]) -> float:
+        u = 0.0
+        for x in a:
+            for y in b:
+                if y == x:
+                    u += 0.5
+                elif (y < x) == higher_is_better:
+                    u += 1.0
+        return u
+
+    observed = behind(first, second)
+    pooled = first + second
+    splits = 0
+    as_far = 0
+    for picked in itertools.combinations(range(len(pooled)), len(second)):
+        chosen = set(picked)
+        b = [pooled[i] for i in picked]
+        a = [v for i, v in enumerate(pooled) if i not in chosen]
+        splits += 1
+        as_far += behind(a, b) >= observed
+    return as_far / splits
+
+
 def compare(
     metric: run_all.Metric, first: list[float | None], second: list[float | None]
 ) -> dict[str, Any]:
     a = [v for v in first if v is not None]
     b = [v for v in second if v is not None]
     row: dict[str, Any] = {"metric": metric.label, "unit": metric.unit, "fmt": metric.fmt,
-                           "first": a, "second": b, "factor": None, "worse": False}
+                           "first": a, "second": b, "factor": None, "p": None, "worse": False}
     if not a or not b:
         return row
     ma, mb = statistics.median(a), statistics.median(b)
     if metric.higher_is_better:
         row["factor"] = mb / ma if ma > 0 else None
-        row["worse"] = mb < min(a)
     else:
         row["factor"] = ma / mb if mb > 0 else None
-        row["worse"] = mb > max(a)
+    row["p"] = p_behind(a, b, metric.higher_is_better)
+    row["worse"] = row["p"] < ALPHA
     return row
 
 
@@ -107,10 +145,10 @@ def main() -> None:
     ap.add_argument("first", help="the commit before (e.g. 2cf8ded)")
     ap.add_argument("second", help="the commit after (e.g. HEAD)")
     ap.add_argument("--only", help="comma-separated measurement names or prefixes")
-    ap.add_argument("--reps", type=int, default=None, help="default 3, 1 with --quick")
+    ap.add_argument("--reps", type=int, default=None, help="default 5, 1 with --quick")
     ap.add_argument("--quick", action="store_true", help="run_all's smaller sizes")
     a = ap.parse_args()
-    reps = a.reps if a.reps is not None else (1 if a.quick else 3)
+    reps = a.reps if a.reps is not None else (1 if a.quick else 5)
     selected = run_all.measurements()
     if a.only:
         wanted = [w.strip() for w in a.only.split(",") if w.strip()]
@@ -143,14 +181,15 @@ def main() -> None:
                 rows.append(compare(metric, values[first], values[second]))
     load = sampler.stop()
     lines = [
-        f"| measurement | {first[:8]} | {second[:8]} | factor | |",
-        "|---|---:|---:|---:|---|",
+        f"| measurement | {first[:8]} | {second[:8]} | factor | p | |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         factor = "–" if r["factor"] is None else f"{r['factor']:,.2f}×"
+        p = "–" if r["p"] is None else f"{r['p']:.3f}"
         lines.append(
             f"| {r['metric']} | {_cell(r['first'], r['fmt'], r['unit'])} | "
-            f"{_cell(r['second'], r['fmt'], r['unit'])} | {factor} | "
+            f"{_cell(r['second'], r['fmt'], r['unit'])} | {factor} | {p} | "
             f"{'worse' if r['worse'] else ''} |"
         )
     text = "\n".join(lines)
