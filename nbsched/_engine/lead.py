@@ -26,10 +26,12 @@ DEFAULT_LEAD = 0.1
 #: the longest lead, whatever the burst (seconds)
 LEAD_MAX = 1.0
 #: first guesses of the loop's time per fire (seconds), until a wave measures it: dispatch
-#: alone, and dispatch with a claim in a shared store (measured here: ~5 and ~22 us, on two
-#: cores; a guess on the high side only hands runs over a little earlier)
+#: alone, and dispatch with a claim in a shared store (measured here: ~5 and ~10 us, on two
+#: cores). On the high side, but not far: a wave handed over much earlier than it needs
+#: keeps its runs waiting in the executor, and the first of them started later at its fire
+#: time in an SQLite burst (2.4 against 1.8 ms with a guess of 30 us)
 GUESS_PER_FIRE = 10e-6
-GUESS_PER_CLAIMED_FIRE = 30e-6
+GUESS_PER_CLAIMED_FIRE = 12e-6
 #: the smallest wave whose duration says something about the cost per fire (a small one is
 #: mostly the fixed cost of a pass)
 _MEASURED_WAVE = 256

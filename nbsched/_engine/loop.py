@@ -225,6 +225,9 @@ class Loop:
             self._outbox_to = outbox_to
             try:
                 dispatched = self._dispatch_due(now, events)
+            except BaseException:
+                self.more_due = False  # (a pass that fails leaves the writer nothing to wait for)
+                raise
             finally:
                 self._outbox = None
             self.more_due = dispatched >= _CHUNK

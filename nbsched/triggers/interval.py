@@ -64,9 +64,10 @@ class IntervalTrigger(Trigger):
     _provisional: bool = False
 
     def __new__(cls, *args: Any, **kwargs: Any) -> IntervalTrigger:
-        # (without arguments: unpickling, which brings back the class it was)
+        # (without arguments: unpickling, which brings back the class it was; a subclass
+        # keeps its own class, and __init__ marks it provisional on the instance)
         made_now = bool(args or kwargs) and kwargs.get("start") is None
-        return object.__new__(_ProvisionalInterval if made_now else cls)
+        return object.__new__(_ProvisionalInterval if made_now and cls is IntervalTrigger else cls)
 
     def __init__(
         self,
@@ -101,6 +102,8 @@ class IntervalTrigger(Trigger):
             )
         self._iv = delta.total_seconds()
         self._end_ts = None if end_dt is None else end_dt.timestamp()
+        if start_dt is None and not self._provisional:
+            self._provisional = True  # type: ignore[misc]  # (a subclass with a __dict__)
         self._start_ts = (
             _clamp(now_ts(), self._end_ts) if start_dt is None else start_dt.timestamp()
         )

@@ -301,10 +301,10 @@ def test_the_lead_is_long_enough_for_the_fires_due_together_before_they_come() -
 def test_a_first_burst_of_claimed_fires_is_handed_over_before_its_fire_time(
     tmp_path, clock: FakeClock  # type: ignore[no-untyped-def]
 ) -> None:
-    """Two thousand fires claimed in an SQLite file take longer than a base lead of 0.05 s
+    """Two thousand fires claimed in an SQLite file take longer than a base lead of 0.02 s
     (by the first guess of the cost per fire): the loop wakes earlier than that, however the
     jobs came in while it slept."""
-    base = 0.05
+    base = 0.02
     s = Scheduler(f"sqlite:///{tmp_path / 'jobs.db'}", clock=clock, timezone="UTC", lead=base)
     s.start()
     try:

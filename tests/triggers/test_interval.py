@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import pickle
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -52,6 +53,20 @@ class TestFireTimes:
         assert anchored.start == system_now + timedelta(seconds=3.2)
         assert not anchored.provisional
         assert anchored.anchor(system_now + timedelta(hours=1)) is anchored  # once
+
+    def test_provisional_whatever_the_keywords_and_after_a_pickle(self) -> None:
+        made = IntervalTrigger(interval=7)
+        assert made.provisional and not IntervalTrigger(7, start=T0).provisional
+        assert pickle.loads(pickle.dumps(made)).provisional
+        assert not pickle.loads(pickle.dumps(made.anchor(T0))).provisional
+
+    def test_a_subclass_made_without_a_start_keeps_its_class_and_is_provisional(self) -> None:
+        class Every(IntervalTrigger):
+            pass
+
+        made = Every(7)
+        assert type(made) is Every and made.provisional
+        assert not Every(7, start=T0).provisional
 
     def test_late_query_does_not_shift_the_schedule(self) -> None:
         trigger = IntervalTrigger(60, start=T0)
