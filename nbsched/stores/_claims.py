@@ -74,21 +74,27 @@ def pg_next_run_times(t: Tables) -> TextClause:
 
 
 def _decide(
-    rows: Iterable[Sequence[Any]], wanted: dict[str, float], owner_id: str, now: float,
-    won: list[tuple[str, float]], lost: dict[str, float | None], gone: set[str],
+    rows: Iterable[Sequence[Any]], wanted: Mapping[str, float], owner_id: str, now: float,
+    won: list[str], ahead: list[str], lost: dict[str, float | None], gone: set[str],
 ) -> set[str]:
-    """Apply ``decide`` to the stored rows of the wanted jobs; returns the names seen."""
+    """Apply ``decide`` to the stored rows of the wanted jobs, read one at a time; returns
+    the names seen. Winners go to ``won`` when the fire is the stored next run time, to
+    ``ahead`` when it is past the holder's own earlier claim (rare); only names are kept
+    (see :class:`SqliteClaims`)."""
     seen = set()
-    for name, nrt, paused, holder, until, fire in rows:
+    for name, nrt, paused, holder, held_until, fire in rows:
         seen.add(name)
         ts = wanted[name]
-        ok, back, expired = decide(ts, nrt, paused, holder, until, fire, owner_id, now)
-        if ok:
-            won.append((name, ts))
-            if expired is not None:
-                gone.add(expired)
-        else:
+        if holder is None and nrt == ts and not paused:
+            won.append(name)  # (what decide() says of an unclaimed, unmoved job)
+            continue
+        ok, back, expired = decide(ts, nrt, paused, holder, held_until, fire, owner_id, now)
+        if not ok:
             lost[name] = back
+            continue
+        if expired is not None:
+            gone.add(expired)
+        (won if nrt == ts else ahead).append(name)
     return seen
 
 
@@ -103,27 +109,28 @@ def claim_fires(
 ) -> dict[str, float | None]:
     """Claim in the open write transaction ``conn`` (see ``JobStore.claim_fires``)."""
     jobs = t.jobs
-    wanted = dict(claims)
     lost: dict[str, float | None] = {}
-    won: list[tuple[str, float]] = []
+    won: list[str] = []
+    ahead: list[str] = []
     gone: set[str] = set()
-    for chunk in chunks(sorted(wanted)):
+    for chunk in chunks(sorted(claims)):
         stmt = select(
             jobs.c.name, jobs.c.next_run_time, jobs.c.paused, jobs.c.claimed_by,
             jobs.c.claimed_until, jobs.c.claimed_fire,
         ).where(jobs.c.name.in_(chunk))
         if postgres:
             stmt = stmt.with_for_update(skip_locked=True)
-        seen = _decide(conn.execute(stmt), wanted, owner_id, now, won, lost, gone)
+        seen = _decide(conn.execute(stmt), claims, owner_id, now, won, ahead, lost, gone)
         missing = [n for n in chunk if n not in seen]
         if missing and postgres:  # locked by another transaction, or removed
             there = conn.execute(select(jobs.c.name).where(jobs.c.name.in_(missing)))
             locked = set(there.scalars())
             for name in missing:
                 # a locked row: the engine tries that same fire again shortly
-                lost[name] = wanted[name] if name in locked else None
+                lost[name] = claims[name] if name in locked else None
         else:
             lost.update(dict.fromkeys(missing))
+    won += ahead  # (one statement sets the claimed fire of both)
     if won:
         until = now + lease
         if postgres:
@@ -135,7 +142,7 @@ def claim_fires(
                 ),
                 {
                     "owner": owner_id, "until": until,
-                    "names": [n for n, _ in won], "times": [ts for _, ts in won],
+                    "names": won, "times": [claims[n] for n in won],
                 },
             )
         else:
@@ -143,7 +150,7 @@ def claim_fires(
                 update(jobs)
                 .where(jobs.c.name == bindparam("c_name"))
                 .values(claimed_by=owner_id, claimed_until=until, claimed_fire=bindparam("c_fire")),
-                [{"c_name": n, "c_fire": ts} for n, ts in won],
+                [{"c_name": n, "c_fire": claims[n]} for n in won],
             )
     # Its lease ran out without its fire being recorded: it is gone, and so are the runs it
     # left running.
@@ -216,31 +223,13 @@ class SqliteClaims:
         """Claim in the open write transaction ``tx`` (``BEGIN IMMEDIATE``: the whole
         transaction is serialized, nothing to lock row by row)."""
         lost: dict[str, float | None] = {}
-        won: list[str] = []  # at the stored next run time
-        ahead: list[tuple[str, float]] = []  # past the holder's own earlier claim (rare)
+        won: list[str] = []
+        ahead: list[str] = []
         gone: set[str] = set()
-        seen = 0
-        for name, nrt, paused, holder, held_until, fire in tx.rows(
-            self.rows, {"c_names": json.dumps(list(claims))}
-        ):
-            seen += 1
-            ts = claims[name]
-            if holder is None and nrt == ts and not paused:
-                won.append(name)  # (what decide() says of an unclaimed, unmoved job)
-                continue
-            ok, back, expired = decide(ts, nrt, paused, holder, held_until, fire, owner_id, now)
-            if not ok:
-                lost[name] = back
-                continue
-            if expired is not None:
-                gone.add(expired)
-            if nrt == ts:
-                won.append(name)
-            else:
-                ahead.append((name, ts))
-        if seen < len(claims):  # removed
-            known = {*won, *lost, *(n for n, _ in ahead)}
-            lost.update((n, None) for n in claims if n not in known)
+        rows = tx.rows(self.rows, {"c_names": json.dumps(list(claims))})
+        seen = _decide(rows, claims, owner_id, now, won, ahead, lost, gone)
+        if len(seen) < len(claims):  # removed
+            lost.update((n, None) for n in claims if n not in seen)
         until = now + lease
         if won:
             tx.run(
@@ -250,8 +239,8 @@ class SqliteClaims:
         if ahead:
             tx.run_many(
                 self.claim,
-                [{"c_name": n, "c_owner": owner_id, "c_until": until, "c_fire": ts}
-                 for n, ts in ahead],
+                [{"c_name": n, "c_owner": owner_id, "c_until": until, "c_fire": claims[n]}
+                 for n in ahead],
             )
         for holder in sorted(gone):  # as _crash
             tx.run(self.crash, {"c_low": f"{holder}-", "c_high": f"{holder}.", "c_now": now})
