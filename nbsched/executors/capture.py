@@ -304,8 +304,8 @@ def begin() -> Capture | list[str]:
     """Start capturing this thread's output (and its new threads') into a fresh capture;
     returns its buffer, for :func:`text_of` (the run's :class:`Capture` is what
     :func:`buffer` gives while it runs)."""
-    if _installs and not (
-        isinstance(sys.stdout, _ThreadRoutedStream) and isinstance(sys.stderr, _ThreadRoutedStream)
+    if _installs and (  # (type checks, not isinstance: this runs for every run of a burst)
+        type(sys.stdout) is not _ThreadRoutedStream or type(sys.stderr) is not _ThreadRoutedStream
     ):
         # Someone replaced sys.stdout after install() (contextlib.redirect_stdout, pytest's
         # capsys, IPython's capture): wrap theirs too. Other threads' writes still pass
@@ -333,7 +333,7 @@ def end() -> str:
         return ""
     if type(capture) is list:
         _local.capture = None
-        return "".join(capture)
+        return "".join(capture) if capture else ""
     _local.capture = capture.outer  # type: ignore[union-attr]
     return capture.close()  # type: ignore[union-attr]
 

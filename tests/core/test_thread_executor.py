@@ -268,3 +268,17 @@ def test_output_so_far_keeps_the_end_of_a_long_output() -> None:
     assert cap.text(limit=15) == "[... 35 characters of output omitted ...]\n333334444444444"
     cap.append("x")
     assert cap.close().endswith("4444444444x")  # reading never took anything away
+
+
+def test_the_executors_own_state_is_in_slots(pool: Pool, clock: FakeClock) -> None:
+    """The workers read the executor's attributes for every run of a burst. CPython stops
+    sharing an instance dict's keys with its class past 30 of them, and every read then takes
+    a slower path, so the executor keeps its state in ``__slots__``: only what is set from
+    outside (a name of its own, the scheduler's ``emit``) may land in its ``__dict__``. An
+    attribute added without a slot fails here."""
+    pool.executor.emit = lambda event: None
+    t = clock.time() + 5
+    pool.submit("a", not_before=t)
+    clock.advance(5)
+    pool.reported("a")
+    assert set(vars(pool.executor)) <= {"name", "emit"}
