@@ -200,9 +200,10 @@ class Engine:
         self.sync.wake()
 
     def _busy(self) -> bool:
-        """Runs are waiting for a worker, or fires to be dispatched (the writer lets them go
-        first)."""
-        return self.loop.more_due or any(
+        """Runs are waiting for a worker, or fires to be claimed or dispatched (the writer
+        lets them go first)."""
+        loop = self.loop
+        return loop.claiming or loop.more_due or any(
             executor.backlog() for executor in list(self._executors.values())
         )
 

@@ -155,6 +155,11 @@ class Loop:
         #: writer waits for them, as for the executors' backlog: with claims, each pass is a
         #: store transaction, and one behind a large batch of run records waits for it)
         self.more_due = False
+        #: a pass that claims fires is under way: a store transaction, which a large batch of
+        #: run records written meanwhile would hold up (the writer waits for it, as for
+        #: :attr:`more_due`; set before the pass, so that a batch that begins during it
+        #: waits too)
+        self.claiming = False
         #: jobs with a run stopped (timeout, cancel) that its executor may have abandoned
         #: still running: their fires ask it how many are left (:data:`MAX_ABANDONED`). A
         #: set here, not a flag on every job's Entry: rarely anything in it
@@ -223,6 +228,10 @@ class Loop:
             # the rest of a burst down; bodies then start late, the last ones most.
             self._outbox = outbox
             self._outbox_to = outbox_to
+            heap = self._heap
+            self.claiming = (
+                self._claims is not None and bool(heap) and heap[0][0] <= now + self._lead.value
+            )
             try:
                 dispatched = self._dispatch_due(now, events)
             except BaseException:
@@ -230,6 +239,7 @@ class Loop:
                 raise
             finally:
                 self._outbox = None
+                self.claiming = False
             self.more_due = dispatched >= _CHUNK
             expired = self._expired_timeouts(now)
             if dispatched:

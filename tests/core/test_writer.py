@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -61,6 +62,36 @@ def test_a_flush_does_not_wait_for_the_backlog() -> None:
     writer.finished(finished("r1"))
     assert writer.flush(timeout=5)  # get_runs() must see everything at once
     assert [r.id for r in store.get_runs()] == ["r1"]
+
+
+def test_a_batch_waits_while_the_loop_claims_fires(
+    db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With claims, a pass is a store transaction from its start: the writer counts it as
+    busy while it runs, not only once it ended with more fires due (a batch begun during the
+    first pass of a restart's catch-up held up the claims of the next one)."""
+    sched = Scheduler(db_url=db_url, clock=clock, timezone="UTC")
+    engine = sched._engine
+    busy_at_claims: list[bool] = []
+    claim_fires = engine.store.claim_fires
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        busy_at_claims.append(engine._busy())
+        return claim_fires(*args, **kwargs)
+
+    monkeypatch.setattr(engine.store, "claim_fires", watched)
+    when = datetime.fromtimestamp(clock.time() + 60, UTC)
+    for i in range(3):
+        sched.add_job(print, DateTrigger(when), name=f"d{i}")
+    sched.start()
+    try:
+        clock.advance(60)
+        wait_for(lambda: busy_at_claims, 10, "the fires claimed")
+        assert busy_at_claims == [True]
+        wait_for(lambda: not engine._busy(), 10, "the pass done")
+        assert not engine.loop.claiming
+    finally:
+        sched.shutdown()
 
 
 def test_a_batch_waits_while_the_loop_has_more_fires_due_at_once(
