@@ -149,7 +149,7 @@ def claim_cost(url: str, jobs: int, rounds: int = 5) -> dict[str, float]:
     for r in range(rounds):
         now = time.time()
         t0 = time.perf_counter()
-        lost = store.claim_fires([(n, base[n] + r) for n in names], "me", now, 30.0)
+        lost = store.claim_fires({n: base[n] + r for n in names}, "me", now, 30.0)
         store.set_next_run_times([(n, base[n] + r + 1) for n in names])
         with_claims.append(time.perf_counter() - t0)
         assert not lost, f"{len(lost)} uncontended claims lost"

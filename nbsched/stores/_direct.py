@@ -148,6 +148,12 @@ class Tx(Protocol):
         the next statement)."""
         ...
 
+    def run_driver(self, sql: str, params: Sequence[Any]) -> int:
+        """Execute ``sql`` as the DBAPI driver takes it (its own paramstyle, positional
+        ``params``): the row count. For statements SQLAlchemy would compile too slowly (see
+        ``SqliteClaims``)."""
+        ...
+
 
 class CoreTx:
     """A transaction on a SQLAlchemy connection."""
@@ -169,6 +175,9 @@ class CoreTx:
 
     def run_many(self, stmt: JobStatement, params: Sequence[Mapping[str, Any]]) -> None:
         self.conn.execute(stmt.core, list(params))
+
+    def run_driver(self, sql: str, params: Sequence[Any]) -> int:
+        return self.conn.exec_driver_sql(sql, tuple(params)).rowcount
 
 
 class DirectTx:
@@ -199,6 +208,11 @@ class DirectTx:
         direct = stmt.direct
         assert direct is not None
         self.cursor.executemany(direct.sql, [direct.parameters(p) for p in params])
+
+    def run_driver(self, sql: str, params: Sequence[Any]) -> int:
+        cursor = self.cursor
+        cursor.execute(sql, params)
+        return cursor.rowcount  # type: ignore[no-any-return]
 
 
 #: a bind parameter whose value comes with each call

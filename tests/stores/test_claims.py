@@ -4,10 +4,12 @@ real concurrency, and when opened over tables of the layout before claims."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import threading
 
+import pytest
 from sqlalchemy import select, update
 
 from nbsched.abc import JobStore
@@ -44,6 +46,39 @@ def test_a_claim_loses_on_a_paused_removed_or_advanced_job(store: JobStore) -> N
     )
     assert lost == {"p": None, "gone": None, "later": FIRE + 60}
     assert store.claim_fires({}, "s1", NOW, LEASE) == {}
+
+
+@pytest.mark.parametrize("size", [1, 17, 700])
+def test_a_batch_of_free_fires_is_claimed_whole(store: JobStore, size: int) -> None:
+    names = [f"j{i:03d}" for i in range(size)]
+    for name in names:
+        store.add_job(make_job(name))
+    assert store.claim_fires(dict.fromkeys(names, FIRE), "s1", NOW, LEASE) == {}
+    assert store.claim_fires(dict.fromkeys(names, FIRE), "s2", NOW, LEASE) == dict.fromkeys(
+        names, FIRE
+    )
+
+
+def test_a_batch_with_some_fires_not_free_loses_those_alone(store: JobStore) -> None:
+    # 700 fires (more than one statement of the SQLite store's usual claim), among them a
+    # few that are held, paused, removed or past: each is decided as if claimed alone
+    names = [f"j{i:03d}" for i in range(700)]
+    for name in names:
+        store.add_job(make_job(name, paused=name in ("j010", "j600")))
+    assert store.claim_fires({"j005": FIRE, "j650": FIRE}, "s2", NOW, LEASE) == {}
+    store.remove_job("j300")
+    store.set_next_run_times([("j020", FIRE + 60)])
+    wanted = dict.fromkeys(names, FIRE)
+    wanted["j030"] = FIRE - 60  # a fire the store shows past
+    wanted["j040"] = math.nextafter(FIRE, math.inf)  # fire times are compared exactly
+    lost = store.claim_fires(wanted, "s1", NOW, LEASE)
+    assert lost == {
+        "j005": FIRE, "j650": FIRE, "j010": None, "j600": None, "j300": None,
+        "j020": FIRE + 60, "j030": FIRE, "j040": FIRE,
+    }
+    won = {name: ts for name, ts in wanted.items() if name not in lost}
+    assert len(won) == 692
+    assert store.claim_fires(won, "s3", NOW, LEASE) == won  # held by s1 now, every one
 
 
 def test_the_holder_claims_its_next_fire_before_its_write_lands(store: JobStore) -> None:

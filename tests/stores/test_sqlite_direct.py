@@ -23,8 +23,11 @@ from nbsched.errors import ConflictingJobError, JobLookupError, StoreError
 from nbsched.stores import SQLAlchemyJobStore
 from nbsched.stores._rows import job_to_row
 
-from .helpers import at, make_job, make_run
+from .helpers import T0, at, make_job, make_run
 from .test_contract import names, snapshot
+
+FIRE = T0 + 60  # make_job's next run time
+NOW = T0 + 59.9
 
 
 @pytest.fixture
@@ -284,6 +287,28 @@ def test_a_watched_engine_sees_every_statement(store: SQLAlchemyJobStore) -> Non
     assert statements == ["BEGIN", "INSERT", "UPDATE", "BEGIN", "DELETE", "DELETE", "UPDATE"]
     store.add_job(make_job("b"))  # unwatched: the direct path again
     assert len(statements) == 7 and names(store.get_jobs()) == ["b"]
+
+
+def test_a_watched_engine_sees_the_claims_too(store: SQLAlchemyJobStore) -> None:
+    """The usual claim is SQL written for the driver: on SQLAlchemy's execution it is sent as
+    it is, and seen."""
+    for name in "abc":
+        store.add_job(make_job(name))
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.split()[0])
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        assert store.claim_fires(dict.fromkeys("ab", FIRE), "s1", NOW, 30.0) == {}
+        assert statements == ["BEGIN", "UPDATE"]
+        assert store.claim_fires(dict.fromkeys("abc", FIRE), "s2", NOW, 30.0) == {
+            "a": FIRE, "b": FIRE,
+        }
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    assert statements[2:] == ["BEGIN", "UPDATE", "SELECT", "UPDATE"]
 
 
 # -- locks -----------------------------------------------------------------------------------
