@@ -241,6 +241,9 @@ class SqliteClaims:
             )
         )
         self._jobs_name = jobs.name
+        #: whether the usual case is tried first (set when the store opens: ``UPDATE ..
+        #: FROM`` and 1,026 parameters need SQLite 3.33)
+        self.free_first = True
         #: the free-fire claim's SQL by size, made when first used
         self._claim_free: dict[int, str] = {}
         #: every statement, for ``DirectPath.compile``
@@ -276,7 +279,7 @@ class SqliteClaims:
         """Claim in the open write transaction ``tx`` (``BEGIN IMMEDIATE``: the whole
         transaction is serialized, nothing to lock row by row)."""
         until = now + lease
-        if self._claim_all_free(tx, claims, owner_id, until):
+        if self.free_first and self._claim_all_free(tx, claims, owner_id, until):
             return {}
         lost: dict[str, float | None] = {}
         won: list[str] = []

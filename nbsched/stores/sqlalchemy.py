@@ -301,6 +301,9 @@ class SQLAlchemyJobStore(JobStore):
                 if self._owns_engine:
                     self._engine.dispose()  # a failed open() holds no connections
                 raise
+            if self._sqlite:  # (known once connected)
+                version = self._engine.dialect.server_version_info or ()
+                self._sqlite_claims.free_first = version >= (3, 33)
             if self._direct_wanted and not self._direct.ready:
                 self._direct.compile([*self._job_sql.all, *self._sqlite_claims.all])
             self._is_open = True

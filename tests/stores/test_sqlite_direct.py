@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
 from nbsched.errors import ConflictingJobError, JobLookupError, StoreError
 from nbsched.stores import SQLAlchemyJobStore
@@ -271,8 +272,10 @@ def test_a_callers_engine_keeps_sqlalchemys_execution(db_path: Path) -> None:
         engine.dispose()
 
 
-def test_a_watched_engine_sees_every_statement(store: SQLAlchemyJobStore) -> None:
-    """Listeners of statement events (a profiler, logging) get SQLAlchemy's execution."""
+@contextlib.contextmanager
+def first_words(store: SQLAlchemyJobStore) -> Iterator[list[str]]:
+    """The first word of every statement the store's engine sends meanwhile (a listener of
+    statement events, which makes the store use SQLAlchemy's execution)."""
     statements: list[str] = []
 
     def record(conn: object, cursor: object, statement: str, *args: object) -> None:
@@ -280,10 +283,16 @@ def test_a_watched_engine_sees_every_statement(store: SQLAlchemyJobStore) -> Non
 
     event.listen(store.engine, "before_cursor_execute", record)
     try:
-        store.add_job(make_job("a"))
-        store.remove_job("a")
+        yield statements
     finally:
         event.remove(store.engine, "before_cursor_execute", record)
+
+
+def test_a_watched_engine_sees_every_statement(store: SQLAlchemyJobStore) -> None:
+    """Listeners of statement events (a profiler, logging) get SQLAlchemy's execution."""
+    with first_words(store) as statements:
+        store.add_job(make_job("a"))
+        store.remove_job("a")
     assert statements == ["BEGIN", "INSERT", "UPDATE", "BEGIN", "DELETE", "DELETE", "UPDATE"]
     store.add_job(make_job("b"))  # unwatched: the direct path again
     assert len(statements) == 7 and names(store.get_jobs()) == ["b"]
@@ -294,21 +303,31 @@ def test_a_watched_engine_sees_the_claims_too(store: SQLAlchemyJobStore) -> None
     it is, and seen."""
     for name in "abc":
         store.add_job(make_job(name))
-    statements: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement.split()[0])
-
-    event.listen(store.engine, "before_cursor_execute", record)
-    try:
+    with first_words(store) as statements:
         assert store.claim_fires(dict.fromkeys("ab", FIRE), "s1", NOW, 30.0) == {}
         assert statements == ["BEGIN", "UPDATE"]
-        assert store.claim_fires(dict.fromkeys("abc", FIRE), "s2", NOW, 30.0) == {
-            "a": FIRE, "b": FIRE,
-        }
-    finally:
-        event.remove(store.engine, "before_cursor_execute", record)
+        lost = store.claim_fires(dict.fromkeys("abc", FIRE), "s2", NOW, 30.0)
+    assert lost == {"a": FIRE, "b": FIRE}
     assert statements[2:] == ["BEGIN", "UPDATE", "SELECT", "UPDATE"]
+
+
+def test_an_sqlite_before_3_33_claims_by_reading_the_rows(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The usual claim is an ``UPDATE .. FROM``, which came with SQLite 3.33."""
+    monkeypatch.setattr(
+        SQLiteDialect_pysqlite, "_get_server_version_info", lambda self, conn: (3, 31, 1)
+    )
+    store = SQLAlchemyJobStore(f"sqlite:///{db_path}")
+    try:
+        for name in "ab":
+            store.add_job(make_job(name))
+        with first_words(store) as statements:
+            assert store.claim_fires(dict.fromkeys("ab", FIRE), "s1", NOW, 30.0) == {}
+        assert statements == ["BEGIN", "SELECT", "UPDATE"]
+        assert store.claim_fires({"a": FIRE}, "s2", NOW, 30.0) == {"a": FIRE}
+    finally:
+        store.close()
 
 
 # -- locks -----------------------------------------------------------------------------------
