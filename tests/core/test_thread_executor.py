@@ -15,7 +15,7 @@ import pytest
 from nbsched import RunStatus
 from nbsched.abc import RunRequest
 from nbsched.executors import capture
-from nbsched.executors.thread import REPORT_WITHIN, ThreadJobExecutor
+from nbsched.executors.thread import RELEASE_AT_ONCE, REPORT_WITHIN, ThreadJobExecutor
 from nbsched.testing import FakeClock
 from tests.helpers.wait import wait_for
 
@@ -79,6 +79,23 @@ def test_runs_due_together_all_start_before_any_is_reported(pool: Pool, clock: F
         ("body", "a"), ("body", "b"), ("body", "c"),
         ("succeeded", "a"), ("succeeded", "b"), ("succeeded", "c"),
     ]
+
+
+def test_the_first_run_of_a_burst_starts_before_the_whole_burst_is_queued(
+    pool: Pool, clock: FakeClock
+) -> None:
+    """At a burst's fire time, early requests are moved to the ready queue a part at a time:
+    the first body does not wait for all of them to move."""
+    t = clock.time() + 5
+    n = 4 * RELEASE_AT_ONCE
+    still_early: list[int] = []
+    pool.submit("first", lambda: still_early.append(len(pool.executor._early)), not_before=t)
+    for i in range(n - 1):
+        pool.submit(f"r{i}", not_before=t)
+    clock.advance(5)
+    pool.reported("first", *(f"r{i}" for i in range(n - 1)))
+    assert still_early == [n - RELEASE_AT_ONCE]
+    assert [r for s, r in pool.log if s == "body"][:2] == ["first", "r0"]  # (in order)
 
 
 def test_reports_wait_no_longer_than_report_within_while_runs_keep_coming(
