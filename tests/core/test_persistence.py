@@ -140,12 +140,23 @@ def test_a_job_whose_stored_state_is_unreadable_is_kept_but_never_fired(
         s2.shutdown()
 
 
+def _no_look_due_or_under_way(s: Scheduler, clock: FakeClock) -> bool:
+    """No look at the store is due at the fake clock's time, and none is under way (a look
+    sets its successor's time when it begins, and holds ``_looking`` until it has applied
+    what it found)."""
+    sync = s._engine.sync
+    if sync.next_watch <= clock.time() or not sync._looking.acquire(blocking=False):
+        return False
+    sync._looking.release()
+    return True
+
+
 def _looks(s: Scheduler, clock: FakeClock, n: int) -> None:
     """Let the scheduler look at the store ``n`` more times (the fake clock passes its watch
-    interval; a look has ended once the next one has begun)."""
+    interval, and each look is waited out)."""
     for _ in range(n + 1):
         clock.advance(s._engine.sync.watch or 1.0)
-        wait_for(lambda: s._engine.sync.next_watch > clock.time(), 10, "a look at the store")
+        wait_for(lambda: _no_look_due_or_under_way(s, clock), 10, "a look at the store")
 
 
 def _seen_within(s: Scheduler, clock: FakeClock, what: str, pred: Any, fake_s: float) -> None:
@@ -154,7 +165,7 @@ def _seen_within(s: Scheduler, clock: FakeClock, what: str, pred: Any, fake_s: f
     step = sync_module.WATCH_MIN_GAP
     for _ in range(round(fake_s / step)):
         clock.advance(step)
-        wait_for(lambda: s._engine.sync.next_watch > clock.time(), 10, "a look at the store")
+        wait_for(lambda: _no_look_due_or_under_way(s, clock), 10, "a look at the store")
         if pred():
             return
     raise AssertionError(f"not seen within {fake_s} s of fake time: {what}")
