@@ -24,11 +24,9 @@ from nbsched.errors import ConflictingJobError, JobLookupError, StoreError
 from nbsched.stores import SQLAlchemyJobStore
 from nbsched.stores._rows import job_to_row
 
-from .helpers import T0, at, make_job, make_run
+from .helpers import at, make_job, make_run
+from .test_claims import FIRE, NOW
 from .test_contract import names, snapshot
-
-FIRE = T0 + 60  # make_job's next run time
-NOW = T0 + 59.9
 
 
 @pytest.fixture
